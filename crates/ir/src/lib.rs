@@ -11,7 +11,6 @@ pub mod graph;
 pub mod layout;
 pub mod npy;
 pub mod op;
-pub mod passes;
 pub mod program;
 pub mod tensor;
 

@@ -1,0 +1,249 @@
+//! `cryptflow`: compile a model into a public program and private weights,
+//! and run it on one of the backends.
+
+mod model;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use cryptflow_exec::executor::run_batched;
+use cryptflow_exec::{Backend, FixedBackend, FloatBackend};
+use cryptflow_import::ImportOptions;
+use cryptflow_ir::{npy, Program, Tensor, Weights};
+use model::{load_or_compile, CompileOptions, ScaleChoice};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Errors the CLI reports: one line on stderr, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Ir(#[from] cryptflow_ir::Error),
+    #[error(transparent)]
+    Import(#[from] cryptflow_import::Error),
+    #[error(transparent)]
+    Exec(#[from] cryptflow_exec::Error),
+}
+
+#[derive(Parser)]
+#[command(name = "cryptflow", version, about = "Private neural-network inference by three-party computation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct ModelArgs {
+    /// Bind the model's input shape, e.g. 1,224,224,3 (default: from the input file, batch 1 when compiling).
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
+    /// Batch size for a symbolic batch axis when compiling.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Output tensor name(s) of a TensorFlow graph.
+    #[arg(long = "output-name")]
+    output_names: Vec<String>,
+    /// Fractional bits of the fixed-point encoding, or `auto` to choose by calibration.
+    #[arg(long, default_value = "auto")]
+    scale: ScaleChoice,
+    /// Calibration inputs (.npy, a batch in the model's input layout) for `--scale auto`.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn options(&self) -> CompileOptions {
+        CompileOptions {
+            import: ImportOptions {
+                input_shape: self.input_shape.clone(),
+                batch: self.batch,
+                outputs: self.output_names.clone(),
+            },
+            scale: self.scale,
+            calibration: self.calibration.clone(),
+        }
+    }
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum BackendKind {
+    Float,
+    Fixed,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
+    Compile {
+        model: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        args: ModelArgs,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a model file or compiled directory on an input.
+    Run {
+        model: PathBuf,
+        /// Input .npy: one sample or a batch, in the model's own input layout.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Where to write the float32 output (.npy).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "fixed")]
+        backend: BackendKind,
+        #[command(flatten)]
+        args: ModelArgs,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match cli.cmd {
+        Cmd::Compile {
+            model,
+            output,
+            args,
+            json,
+        } => compile(model, output, args, json),
+        Cmd::Run {
+            model,
+            input,
+            output,
+            backend,
+            args,
+            json,
+        } => run(model, input, output, backend, args, json),
+    }
+}
+
+fn compile(model: PathBuf, output: PathBuf, args: ModelArgs, json: bool) -> Result<(), CliError> {
+    let t0 = Instant::now();
+    let c = load_or_compile(&model, &args.options())?;
+    model::save(&output, &c)?;
+    let chosen = c.scale_reports.iter().find(|r| r.scale == c.program.scale);
+    if json {
+        let v = serde_json::json!({
+            "program": output.join("program.json"),
+            "hash": c.program.hash,
+            "scale": c.program.scale,
+            "nodes": c.program.graph.nodes.len(),
+            "headroom_bits": chosen.map(|r| r.headroom_bits),
+            "seconds": t0.elapsed().as_secs_f64(),
+        });
+        println!("{v}");
+    } else {
+        for r in &c.scale_reports {
+            eprintln!(
+                "scale {:2}: top-1 agreement {:6.2}%  mean |error| {:.5}  largest product 2^{}  headroom {} bits{}",
+                r.scale,
+                100.0 * r.top1_agreement,
+                r.mean_abs_error,
+                r.product_bits,
+                r.headroom_bits,
+                if r.accepted { "" } else { "  (rejected)" }
+            );
+        }
+        println!(
+            "compiled {} -> {} ({} nodes, scale {}{}, hash {})",
+            model.display(),
+            output.display(),
+            c.program.graph.nodes.len(),
+            c.program.scale,
+            chosen.map(|r| format!(", headroom {} bits", r.headroom_bits)).unwrap_or_default(),
+            &c.program.hash[..16]
+        );
+    }
+    Ok(())
+}
+
+/// Loads the model for running on `input`, binding a symbolic batch to the
+/// input's batch when the model is a file.
+fn load_for_input(model: &std::path::Path, input: &Tensor<f32>, args: &ModelArgs) -> Result<model::Compiled, CliError> {
+    let mut opts = args.options();
+    if model::is_compiled_dir(model) || opts.import.input_shape.is_some() {
+        return load_or_compile(model, &opts);
+    }
+    opts.import = model::import_options_for_input(input, &opts.import);
+    match load_or_compile(model, &opts) {
+        // the input may be one sample without its batch axis
+        Err(CliError::Import(e)) if e.to_string().contains("has rank") => {
+            let mut shape = vec![1];
+            shape.extend(&input.shape);
+            opts.import.input_shape = Some(shape);
+            load_or_compile(model, &opts)
+        }
+        other => other,
+    }
+}
+
+fn run(
+    model: PathBuf,
+    input: PathBuf,
+    output: Option<PathBuf>,
+    backend: BackendKind,
+    args: ModelArgs,
+    json: bool,
+) -> Result<(), CliError> {
+    let x = npy::read(&input)?;
+    let c = load_for_input(&model, &x, &args)?;
+    let weights = c
+        .weights
+        .as_ref()
+        .ok_or_else(|| CliError::Usage(format!("{}: no weights.bin; a cleartext run needs the weights", model.display())))?;
+    let t0 = Instant::now();
+    let y = match backend {
+        BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x)?,
+        BackendKind::Fixed => run_on(&mut FixedBackend::new(c.program.scale), &c.program, weights, &x)?,
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(o) = &output {
+        npy::write(o, &y)?;
+    }
+    let name = match backend {
+        BackendKind::Float => "float",
+        BackendKind::Fixed => "fixed",
+    };
+    if json {
+        let v = serde_json::json!({
+            "backend": name,
+            "seconds": secs,
+            "output_shape": y.shape,
+            "scale": c.program.scale,
+            "output": output,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{} backend: output {:?} in {:.3} s{}",
+            name,
+            y.shape,
+            secs,
+            output.map(|o| format!(", written to {}", o.display())).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn run_on<B: Backend>(b: &mut B, p: &Program, w: &Weights, x: &Tensor<f32>) -> Result<Tensor<f32>, CliError> {
+    Ok(run_batched(b, &p.graph, Some(w), x, &mut |_| {})?)
+}

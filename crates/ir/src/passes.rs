@@ -1,1 +1,0 @@
-//! Graph passes. Placeholder filled in below.
