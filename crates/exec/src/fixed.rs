@@ -4,7 +4,8 @@
 //! Arithmetic, with s the global scale and trunc an arithmetic shift by s:
 //! - Conv/MatMul: trunc(sum x*w) + bias
 //! - Mul (element-wise): trunc(a*b); Add/Sub: exact
-//! - Relu: exact; Clip(lo,hi): lo + relu(x-lo) - relu(x-hi)
+//! - Relu: exact; Clip(lo,hi): lo + relu(x-lo) - relu(x-hi) (one-sided:
+//!   lo + relu(x-lo), or hi - relu(hi-x))
 //! - LeakyRelu(a): trunc(enc(a)*x + enc(1-a)*relu(x))
 //! - MaxPool: a tree of pairwise max over window cells
 //! - AvgPool/GlobalAvgPool: trunc(window sum * enc(1/count))
@@ -124,11 +125,22 @@ impl Backend for FixedBackend {
             }
             Op::Clip { min, max } => {
                 let (lo, hi) = (encode(*min as f64, s), encode(*max as f64, s));
-                let shifted: Vec<u64> = x[0].data.iter().map(|v| v.wrapping_sub(lo)).collect();
-                self.note_compare(&shifted);
-                x[0].map(|&v| {
-                    lo.wrapping_add(relu(v.wrapping_sub(lo)))
-                        .wrapping_sub(relu(v.wrapping_sub(hi)))
+                let (has_lo, has_hi) = (min.is_finite(), max.is_finite());
+                if has_lo {
+                    let d: Vec<u64> = x[0].data.iter().map(|v| v.wrapping_sub(lo)).collect();
+                    self.note_compare(&d);
+                }
+                if has_hi {
+                    let d: Vec<u64> = x[0].data.iter().map(|v| hi.wrapping_sub(*v)).collect();
+                    self.note_compare(&d);
+                }
+                x[0].map(|&v| match (has_lo, has_hi) {
+                    (true, true) => lo
+                        .wrapping_add(relu(v.wrapping_sub(lo)))
+                        .wrapping_sub(relu(v.wrapping_sub(hi))),
+                    (true, false) => lo.wrapping_add(relu(v.wrapping_sub(lo))),
+                    (false, true) => hi.wrapping_sub(relu(hi.wrapping_sub(v))),
+                    (false, false) => v,
                 })
             }
             Op::LeakyRelu { alpha } => {

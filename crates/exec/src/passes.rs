@@ -6,6 +6,7 @@
 //!   kernel and bias;
 //! - no-op removal: identity transposes and reshapes, chains of transposes or
 //!   reshapes merged;
+//! - Relu/Clip chains merged into one Clip (Relu then Relu6 is one op);
 //! - ReLU/MaxPool reordering: MaxPool(Relu(x)) = Relu(MaxPool(x)), which
 //!   runs the ReLU on k*k times fewer values;
 //! - dead-code removal.
@@ -26,6 +27,7 @@ pub fn simplify(graph: &Graph, weights: &Weights) -> Result<(Graph, Weights)> {
         r.fold_constants()?;
         r.fold_affine_into_linear();
         r.remove_noops();
+        r.merge_clips();
         r.reorder_relu_maxpool();
         let (g2, w2) = r.finish()?;
         let same = g2 == g;
@@ -203,6 +205,39 @@ impl Rewriter {
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Relu and Clip chains become one Clip; Clip{0, inf} becomes Relu.
+    fn merge_clips(&mut self) {
+        let uses = self.uses();
+        let bounds = |op: &Op| match op {
+            Op::Relu => Some((0.0f32, f32::INFINITY)),
+            Op::Clip { min, max } => Some((*min, *max)),
+            _ => None,
+        };
+        for id in 0..self.nodes.len() {
+            let n = self.nodes[id].clone();
+            let Some((lo2, hi2)) = bounds(&n.op) else { continue };
+            let src = n.inputs[0];
+            if uses[src] != 1 {
+                continue;
+            }
+            let Some((lo1, hi1)) = bounds(&self.nodes[src].op) else { continue };
+            let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
+            if lo > hi {
+                continue;
+            }
+            let inner = self.nodes[src].inputs[0];
+            self.nodes[id].inputs = vec![inner];
+            self.nodes[id].op = Op::Clip { min: lo, max: hi };
+        }
+        for n in &mut self.nodes {
+            if let Op::Clip { min, max } = n.op {
+                if min == 0.0 && max == f32::INFINITY {
+                    n.op = Op::Relu;
+                }
             }
         }
     }

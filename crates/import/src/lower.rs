@@ -337,6 +337,8 @@ impl Lowerer<'_> {
                 let v = self.value(node, 0)?;
                 Ok(Val::Node(v))
             }
+            // a TF control dependency carries no data
+            "Noop" | "NoOp" => Ok(Val::Const(Arc::new(tensor0(0f32)))),
             _ => Err(unsupported(node, "")),
         }
     }
@@ -463,6 +465,34 @@ impl Lowerer<'_> {
                 count_include_pad,
             },
         };
+        // ceil mode: extend the bottom/right padding until the window count
+        // matches tract's (padding cells never win a max)
+        let want = self.out_shape(node.id, 0)?;
+        let (wh, ww) = match fmt {
+            DataFormat::NHWC => (want[1], want[2]),
+            _ => (want[2], want[3]),
+        };
+        let mut op = op;
+        if let Op::MaxPool(p) | Op::AvgPool { pool: p, .. } = &mut op {
+            for (ax, target) in [(0usize, wh), (1usize, ww)] {
+                let len = xs[2 + ax];
+                let covered = (target - 1) * p.strides[ax] + p.kernel[ax];
+                let have = len + p.pads[ax] + p.pads[ax + 2];
+                if covered > have {
+                    p.pads[ax + 2] += covered - have;
+                }
+            }
+        }
+        if let Op::AvgPool {
+            count_include_pad: true,
+            pool,
+        } = &op
+        {
+            let plain = self.geometry(node, ps, &xs)?.0;
+            if plain != pool.pads {
+                return Err(unsupported(node, "ceil-mode average pooling that counts padding"));
+            }
+        }
         let y = self.g.push(format!("{}.nchw", node.name), op, vec![x])?;
         let out = self.nchw_out(node, &fmt, y)?;
         self.rename_last(node);
@@ -474,6 +504,14 @@ impl Lowerer<'_> {
         let xs = self.g.nodes[x].shape.clone();
         let mut axes = r.axes.to_vec();
         axes.sort();
+        if matches!(r.reducer, Reducer::Max) && xs.len() == 4 && axes == [2, 3] {
+            let pool = PoolParams {
+                kernel: [xs[2], xs[3]],
+                strides: [1, 1],
+                pads: [0; 4],
+            };
+            return self.push(node, Op::MaxPool(pool), vec![x]);
+        }
         if !matches!(r.reducer, Reducer::Sum) || xs.len() != 4 {
             return Err(unsupported(node, "only a sum over both spatial axes (global average pooling) is supported"));
         }

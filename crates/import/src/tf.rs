@@ -2,7 +2,7 @@
 //! load-time workarounds for what TF 2.x writes:
 //! - `FusedBatchNormV3` is registered as tract's FusedBatchNorm (in inference
 //!   the extra outputs are unused);
-//! - all-zero float Const tensors stored with no values get explicit zeros.
+//! - all-zero Const tensors stored with no values get explicit zeros.
 //!
 //! Outputs: the names given, or every sink that carries data (TF 2.x graphs
 //! end in a NoOp that must not be taken as the output).
@@ -59,8 +59,14 @@ fn fill_empty_zero_consts(graph: &mut GraphDef) {
         }
         let Some(attr) = node.attr.get_mut("value") else { continue };
         let Some(attr_value::Value::Tensor(t)) = attr.value.as_mut() else { continue };
-        // DT_FLOAT = 1
-        if t.dtype != 1 || !t.float_val.is_empty() || !t.tensor_content.is_empty() {
+        // DT_FLOAT = 1, DT_INT32 = 3, DT_INT64 = 9
+        let (width, empty) = match t.dtype {
+            1 => (4, t.float_val.is_empty()),
+            3 => (4, t.int_val.is_empty()),
+            9 => (8, t.int64_val.is_empty()),
+            _ => continue,
+        };
+        if !empty || !t.tensor_content.is_empty() {
             continue;
         }
         let n: i64 = t
@@ -69,7 +75,7 @@ fn fill_empty_zero_consts(graph: &mut GraphDef) {
             .map(|s| s.dim.iter().map(|d| d.size.max(0)).product())
             .unwrap_or(1);
         if n > 0 && n < 1 << 28 {
-            t.tensor_content = vec![0u8; n as usize * 4];
+            t.tensor_content = vec![0u8; n as usize * width];
         }
     }
 }
@@ -82,7 +88,7 @@ fn choose_outputs(model: &mut InferenceModel, opts: &ImportOptions) -> TractResu
     let mut sinks = Vec::new();
     for node in model.nodes() {
         let op = node.op.name();
-        if matches!(&*op, "NoOp" | "Const" | "Source" | "Placeholder") {
+        if matches!(&*op, "NoOp" | "Noop" | "Const" | "Source" | "Placeholder") {
             continue;
         }
         if node.outputs.iter().all(|o| o.successors.is_empty()) {

@@ -73,6 +73,7 @@ impl Channel for MemoryChannel {
             RecvTimeoutError::Disconnected => NetError::Closed { peer: from },
         })?;
         self.stats.bytes_received += m.len() as u64;
+        self.stats.messages_received += 1;
         Ok(m)
     }
 
@@ -82,6 +83,7 @@ impl Channel for MemoryChannel {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
