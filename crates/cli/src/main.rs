@@ -1,6 +1,7 @@
 //! `cryptflow`: compile a model into a public program and private weights,
 //! and run it on one of the backends.
 
+mod demo;
 mod model;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -29,7 +30,11 @@ pub enum CliError {
 }
 
 #[derive(Parser)]
-#[command(name = "cryptflow", version, about = "Private neural-network inference by three-party computation")]
+#[command(
+    name = "cryptflow",
+    version,
+    about = "Private neural-network inference by three-party computation"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -76,6 +81,12 @@ enum BackendKind {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the bundled digits model over the bundled test images.
+    Demo {
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
     Compile {
         model: PathBuf,
@@ -119,6 +130,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
+        Cmd::Demo { json } => demo::run(json),
         Cmd::Compile {
             model,
             output,
@@ -169,7 +181,9 @@ fn compile(model: PathBuf, output: PathBuf, args: ModelArgs, json: bool) -> Resu
             output.display(),
             c.program.graph.nodes.len(),
             c.program.scale,
-            chosen.map(|r| format!(", headroom {} bits", r.headroom_bits)).unwrap_or_default(),
+            chosen
+                .map(|r| format!(", headroom {} bits", r.headroom_bits))
+                .unwrap_or_default(),
             &c.program.hash[..16]
         );
     }
@@ -206,10 +220,12 @@ fn run(
 ) -> Result<(), CliError> {
     let x = npy::read(&input)?;
     let c = load_for_input(&model, &x, &args)?;
-    let weights = c
-        .weights
-        .as_ref()
-        .ok_or_else(|| CliError::Usage(format!("{}: no weights.bin; a cleartext run needs the weights", model.display())))?;
+    let weights = c.weights.as_ref().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: no weights.bin; a cleartext run needs the weights",
+            model.display()
+        ))
+    })?;
     let t0 = Instant::now();
     let y = match backend {
         BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x)?,
@@ -238,7 +254,9 @@ fn run(
             name,
             y.shape,
             secs,
-            output.map(|o| format!(", written to {}", o.display())).unwrap_or_default()
+            output
+                .map(|o| format!(", written to {}", o.display()))
+                .unwrap_or_default()
         );
     }
     Ok(())

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -16,12 +18,18 @@ fn tmpdir(name: &str) -> PathBuf {
 
 /// Runs the CLI; asserts exit code 2 and a one-line error containing `needle`.
 fn fails_with(args: &[&str], needle: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow")).args(args).output().expect("run cryptflow");
+    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+        .args(args)
+        .output()
+        .expect("run cryptflow");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected '{needle}' in: {err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "expected '{needle}' in: {err}"
+    );
 }
 
 fn p(path: &Path) -> &str {
@@ -57,7 +65,10 @@ fn corrupt_and_truncated_models() {
     fails_with(&["run", p(&cut_pb), "-i", p(&x)], "cut.pb");
     let unknown = d.join("model.xyz");
     std::fs::write(&unknown, b"hello").expect("write");
-    fails_with(&["compile", p(&unknown), "-o", p(&d.join("out"))], "unknown model format");
+    fails_with(
+        &["compile", p(&unknown), "-o", p(&d.join("out"))],
+        "unknown model format",
+    );
 }
 
 #[test]
@@ -102,7 +113,10 @@ fn tampered_program_and_foreign_weights() {
     let m = fixture("digits/digits.onnx");
     let x = fixture("digits/calib.npy");
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_cryptflow")).args(args).output().expect("run");
+        let o = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+            .args(args)
+            .output()
+            .expect("run");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let a = d.join("a");
@@ -114,7 +128,11 @@ fn tampered_program_and_foreign_weights() {
     fails_with(&["run", p(&a), "-i", p(&x)], "different program");
     // an edited program
     let text = std::fs::read_to_string(b.join("program.json")).expect("read");
-    std::fs::write(b.join("program.json"), text.replacen("\"scale\": 13", "\"scale\": 14", 1)).expect("write");
+    std::fs::write(
+        b.join("program.json"),
+        text.replacen("\"scale\": 13", "\"scale\": 14", 1),
+    )
+    .expect("write");
     fails_with(&["run", p(&b), "-i", p(&x)], "hash");
     // a truncated weights file
     run(&["compile", p(&m), "-o", p(&a), "--scale", "12"]);

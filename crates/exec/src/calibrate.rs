@@ -60,19 +60,33 @@ pub fn argmax_rows(t: &Tensor<f32>) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) },
+                )
                 .0
         })
         .collect()
 }
 
 /// Evaluates one scale.
-pub fn evaluate_scale(graph: &Graph, weights: &Weights, calib: &Tensor<f32>, float_out: &Tensor<f32>, scale: u32) -> Result<ScaleReport> {
+pub fn evaluate_scale(
+    graph: &Graph,
+    weights: &Weights,
+    calib: &Tensor<f32>,
+    float_out: &Tensor<f32>,
+    scale: u32,
+) -> Result<ScaleReport> {
     let mut fixed = FixedBackend::new(scale);
     let y = run_batched(&mut fixed, graph, Some(weights), calib, &mut |_| {})?;
     let (a, b) = (argmax_rows(&y), argmax_rows(float_out));
     let agree = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64;
-    let errs: Vec<f64> = y.data.iter().zip(&float_out.data).map(|(p, q)| (p - q).abs() as f64).collect();
+    let errs: Vec<f64> = y
+        .data
+        .iter()
+        .zip(&float_out.data)
+        .map(|(p, q)| (p - q).abs() as f64)
+        .collect();
     let mean = errs.iter().sum::<f64>() / errs.len().max(1) as f64;
     let max = errs.iter().cloned().fold(0.0, f64::max);
     let headroom = 63 - fixed.seen.product_bits as i64;

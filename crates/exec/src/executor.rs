@@ -50,7 +50,9 @@ pub fn execute<B: Backend>(
                 Some(backend.weight(node, data)?)
             }
             Op::Softmax { axis } => {
-                let x = values[node.inputs[0]].as_ref().ok_or_else(|| Error::node(node, "input freed"))?;
+                let x = values[node.inputs[0]]
+                    .as_ref()
+                    .ok_or_else(|| Error::node(node, "input freed"))?;
                 let revealed = backend.output(node, x)?.map(|t| softmax(&t, *axis));
                 store_output(graph, id, revealed, &mut outputs);
                 None
@@ -59,7 +61,11 @@ pub fn execute<B: Backend>(
                 let ins: Vec<&B::Value> = node
                     .inputs
                     .iter()
-                    .map(|&i| values[i].as_ref().ok_or_else(|| Error::node(node, "input value missing")))
+                    .map(|&i| {
+                        values[i]
+                            .as_ref()
+                            .ok_or_else(|| Error::node(node, "input value missing"))
+                    })
                     .collect::<Result<_>>()?;
                 Some(backend.eval(node, &ins)?)
             }
@@ -125,7 +131,10 @@ pub fn run_batched<B: Backend>(
 ) -> Result<Tensor<f32>> {
     let ids = graph.input_ids();
     if ids.len() != 1 {
-        return Err(Error::Backend(format!("the model has {} inputs; only one is supported", ids.len())));
+        return Err(Error::Backend(format!(
+            "the model has {} inputs; only one is supported",
+            ids.len()
+        )));
     }
     let want = &graph.nodes[ids[0]].shape;
     let (n, per) = split_batch(&input.shape, want)?;
@@ -169,6 +178,10 @@ pub fn split_batch(have: &[usize], want: &[usize]) -> Result<(usize, usize)> {
     Err(Error::Backend(format!(
         "input has shape {:?}; the model expects {:?} (any batch size)",
         have,
-        [&["N".to_string()][..], &want[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>()].concat()
+        [
+            &["N".to_string()][..],
+            &want[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>()
+        ]
+        .concat()
     )))
 }

@@ -161,7 +161,12 @@ impl Backend for FixedBackend {
                 let w = PoolWindows::new(&x[0].shape, p)?;
                 let gather = w.max_gather();
                 let mut rows: Vec<Vec<u64>> = (0..w.cells)
-                    .map(|k| gather[k * w.n_out..(k + 1) * w.n_out].iter().map(|&i| x[0].data[i]).collect())
+                    .map(|k| {
+                        gather[k * w.n_out..(k + 1) * w.n_out]
+                            .iter()
+                            .map(|&i| x[0].data[i])
+                            .collect()
+                    })
                     .collect();
                 // the same pairwise tree the secure backends use
                 while rows.len() > 1 {
@@ -185,7 +190,10 @@ impl Backend for FixedBackend {
                     data: rows.pop().unwrap_or_default(),
                 }
             }
-            Op::AvgPool { pool, count_include_pad } => {
+            Op::AvgPool {
+                pool,
+                count_include_pad,
+            } => {
                 let w = PoolWindows::new(&x[0].shape, pool)?;
                 let counts = w.valid_counts();
                 let mut y: Vec<u64> = (0..w.n_out)

@@ -81,12 +81,18 @@ impl Backend for FloatBackend {
                 }
                 Tensor { shape, data: out }
             }
-            Op::AvgPool { pool, count_include_pad } => {
+            Op::AvgPool {
+                pool,
+                count_include_pad,
+            } => {
                 let w = PoolWindows::new(&x[0].shape, pool)?;
                 let counts = w.valid_counts();
                 let data = (0..w.n_out)
                     .map(|j| {
-                        let s: f32 = (0..w.cells).filter_map(|k| w.idx[k * w.n_out + j]).map(|i| x[0].data[i]).sum();
+                        let s: f32 = (0..w.cells)
+                            .filter_map(|k| w.idx[k * w.n_out + j])
+                            .map(|i| x[0].data[i])
+                            .sum();
                         s / if *count_include_pad { w.cells } else { counts[j] } as f32
                     })
                     .collect();
@@ -94,7 +100,11 @@ impl Backend for FloatBackend {
             }
             Op::GlobalAvgPool => {
                 let hw = x[0].shape[2] * x[0].shape[3];
-                let data = x[0].data.chunks(hw).map(|c| c.iter().sum::<f32>() / hw as f32).collect();
+                let data = x[0]
+                    .data
+                    .chunks(hw)
+                    .map(|c| c.iter().sum::<f32>() / hw as f32)
+                    .collect();
                 Tensor { shape, data }
             }
             Op::Concat { axis } => layout::concat(x, *axis),

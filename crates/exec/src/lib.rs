@@ -26,7 +26,11 @@ pub enum Error {
     #[error(transparent)]
     Ir(#[from] cryptflow_ir::Error),
     #[error("node {node} ({op}): {msg}")]
-    Node { node: String, op: &'static str, msg: String },
+    Node {
+        node: String,
+        op: &'static str,
+        msg: String,
+    },
     #[error("{0}")]
     Backend(String),
 }

@@ -154,9 +154,13 @@ impl Rewriter {
                 Op::MatMul => ln.shape[1],
                 _ => continue,
             };
-            let Some(per_ch) = per_channel(&ct, &ln.shape) else { continue };
+            let Some(per_ch) = per_channel(&ct, &ln.shape) else {
+                continue;
+            };
             debug_assert_eq!(per_ch.len(), channels);
-            let Some(kernel) = self.weight_of(ln.inputs[1]).cloned() else { continue };
+            let Some(kernel) = self.weight_of(ln.inputs[1]).cloned() else {
+                continue;
+            };
             let bias: Vec<f32> = match ln.inputs.get(2) {
                 Some(&b) => match self.weight_of(b) {
                     Some(t) => t.data.clone(),
@@ -174,7 +178,13 @@ impl Rewriter {
                 _ => b2.iter_mut().zip(&per_ch).for_each(|(b, s)| *b -= s),
             }
             let kw = self.new_weight(&ln.name, k2);
-            let bw = self.new_weight(&ln.name, Tensor { shape: vec![channels], data: b2 });
+            let bw = self.new_weight(
+                &ln.name,
+                Tensor {
+                    shape: vec![channels],
+                    data: b2,
+                },
+            );
             let mut fused = ln.clone();
             fused.inputs = vec![ln.inputs[0], kw, bw];
             self.nodes[lin] = fused;
@@ -224,7 +234,9 @@ impl Rewriter {
             if uses[src] != 1 {
                 continue;
             }
-            let Some((lo1, hi1)) = bounds(&self.nodes[src].op) else { continue };
+            let Some((lo1, hi1)) = bounds(&self.nodes[src].op) else {
+                continue;
+            };
             let (lo, hi) = (lo1.max(lo2), hi1.min(hi2));
             if lo > hi {
                 continue;

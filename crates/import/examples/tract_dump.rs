@@ -7,8 +7,10 @@ fn main() -> TractResult<()> {
     let path = &args[1];
     let mut model = if path.ends_with(".pb") {
         let mut tf = tract_tensorflow::tensorflow();
-        tf.op_register
-            .insert("FusedBatchNormV3", tract_tensorflow::ops::nn::fused_batch_norm::fused_batch_norm);
+        tf.op_register.insert(
+            "FusedBatchNormV3",
+            tract_tensorflow::ops::nn::fused_batch_norm::fused_batch_norm,
+        );
         tf.model_for_path(path)?
     } else {
         tract_onnx::onnx().model_for_path(path)?
@@ -24,7 +26,13 @@ fn main() -> TractResult<()> {
     for id in typed.eval_order()? {
         let n = typed.node(id);
         let f = typed.outlet_fact(OutletId::new(id, 0))?;
-        println!("{id:3} {:40} {:?} -> {:?} konst={}", n.name, n.op, f.shape, f.konst.is_some());
+        println!(
+            "{id:3} {:40} {:?} -> {:?} konst={}",
+            n.name,
+            n.op,
+            f.shape,
+            f.konst.is_some()
+        );
     }
     Ok(())
 }

@@ -67,8 +67,17 @@ pub fn to_onnx(src: &Path) -> Result<TempOnnx> {
     }
     if !out.status.success() || !dst.exists() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-        return Err(load_err(format!("tf2onnx conversion failed: {}{}", stdout.trim(), last)));
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        return Err(load_err(format!(
+            "tf2onnx conversion failed: {}{}",
+            stdout.trim(),
+            last
+        )));
     }
     Ok(TempOnnx(dst))
 }

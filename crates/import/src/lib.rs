@@ -59,14 +59,22 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         if path.join("saved_model.pb").exists() {
             return Ok(Format::TfSavedModel);
         }
-        return Err(load_err("a directory, but neither a SavedModel nor a compiled cryptflow model"));
+        return Err(load_err(
+            "a directory, but neither a SavedModel nor a compiled cryptflow model",
+        ));
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "onnx" => Ok(Format::Onnx),
         "pb" => Ok(Format::TfFrozen),
         "keras" | "h5" | "hdf5" => Ok(Format::Keras),
-        _ => Err(load_err("unknown model format (expected .onnx, .pb, .keras, .h5 or a SavedModel directory)")),
+        _ => Err(load_err(
+            "unknown model format (expected .onnx, .pb, .keras, .h5 or a SavedModel directory)",
+        )),
     }
 }
 

@@ -48,7 +48,10 @@ pub fn lower(model: &TypedModel) -> Result<(Graph, Weights)> {
         pending_scale: HashMap::new(),
     };
     let order = model.eval_order().map_err(|e| Error::Invalid(tract_msg(&e)))?;
-    let inputs = model.input_outlets().map_err(|e| Error::Invalid(tract_msg(&e)))?.to_vec();
+    let inputs = model
+        .input_outlets()
+        .map_err(|e| Error::Invalid(tract_msg(&e)))?
+        .to_vec();
     for id in order {
         let node = model.node(id);
         if node.op_is::<TypedSource>() {
@@ -64,7 +67,11 @@ pub fn lower(model: &TypedModel) -> Result<(Graph, Weights)> {
         // constant outputs, whatever computes them
         let mut all_const = !node.outputs.is_empty();
         for slot in 0..node.outputs.len() {
-            match &model.outlet_fact(OutletId::new(id, slot)).map_err(|e| Error::Invalid(tract_msg(&e)))?.konst {
+            match &model
+                .outlet_fact(OutletId::new(id, slot))
+                .map_err(|e| Error::Invalid(tract_msg(&e)))?
+                .konst
+            {
                 Some(k) => {
                     l.vals.insert(OutletId::new(id, slot), Val::Const(k.clone()));
                 }
@@ -107,7 +114,10 @@ pub fn lower(model: &TypedModel) -> Result<(Graph, Weights)> {
         }
         l.vals.insert(OutletId::new(id, 0), v);
     }
-    let outs = model.output_outlets().map_err(|e| Error::Invalid(tract_msg(&e)))?.to_vec();
+    let outs = model
+        .output_outlets()
+        .map_err(|e| Error::Invalid(tract_msg(&e)))?
+        .to_vec();
     for o in outs {
         match l.vals.get(&o) {
             Some(Val::Node(v)) => {
@@ -138,7 +148,9 @@ fn unsupported(node: &TypedNode, what: &str) -> Error {
 
 fn tensor_f32(t: &Tensor) -> Result<IrTensor<f32>> {
     let c = t.cast_to::<f32>().map_err(|e| Error::Invalid(tract_msg(&e)))?;
-    let view = c.to_plain_array_view::<f32>().map_err(|e| Error::Invalid(tract_msg(&e)))?;
+    let view = c
+        .to_plain_array_view::<f32>()
+        .map_err(|e| Error::Invalid(tract_msg(&e)))?;
     Ok(IrTensor {
         shape: view.shape().to_vec(),
         data: view.iter().cloned().collect(),
@@ -199,7 +211,13 @@ impl Lowerer<'_> {
     fn add_weight(&mut self, base: &str, t: IrTensor<f32>) -> Result<ValueId> {
         let mut name: String = base
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "._-/".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-/".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         if name.is_empty() {
             name = "w".into();
@@ -212,7 +230,9 @@ impl Lowerer<'_> {
         }
         let shape = t.shape.clone();
         self.w.tensors.insert(unique.clone(), t);
-        Ok(self.g.push_shaped(&unique, Op::Weight { name: unique.clone() }, vec![], shape)?)
+        Ok(self
+            .g
+            .push_shaped(&unique, Op::Weight { name: unique.clone() }, vec![], shape)?)
     }
 
     /// The IR value of input i, making a weight of a constant.
@@ -224,7 +244,7 @@ impl Lowerer<'_> {
                 if let Some(&v) = self.const_nodes.get(&outlet) {
                     return Ok(v);
                 }
-                let name = format!("{}", self.model.node(outlet.node).name);
+                let name = self.model.node(outlet.node).name.to_string();
                 let v = self.add_weight(&name, tensor_f32(&t)?)?;
                 self.const_nodes.insert(outlet, v);
                 Ok(v)
@@ -235,7 +255,9 @@ impl Lowerer<'_> {
     /// A value with a pending scale factor used by anything but a division
     /// that cancels it: multiply it out.
     fn materialize_scale(&mut self, v: ValueId, name: &str) -> Result<ValueId> {
-        let Some(f) = self.pending_scale.remove(&v) else { return Ok(v) };
+        let Some(f) = self.pending_scale.remove(&v) else {
+            return Ok(v);
+        };
         let c = self.add_weight(&format!("{name}.scale"), IrTensor::new(vec![1], vec![f])?)?;
         let r = self.g.push(format!("{name}.sum"), Op::Mul, vec![v, c])?;
         // later users of v must see the scaled value
@@ -270,10 +292,9 @@ impl Lowerer<'_> {
                 "Sigmoid" => Op::Sigmoid,
                 "Tanh" => Op::Tanh,
                 "LeakyRelu" => {
-                    let lr = ew
-                        .0
-                        .downcast_ref::<tract_onnx::tract_core::ops::nn::LeakyRelu>()
-                        .ok_or_else(|| unsupported(node, "LeakyRelu without a slope"))?;
+                    let lr =
+                        ew.0.downcast_ref::<tract_onnx::tract_core::ops::nn::LeakyRelu>()
+                            .ok_or_else(|| unsupported(node, "LeakyRelu without a slope"))?;
                     Op::LeakyRelu { alpha: lr.alpha }
                 }
                 other => return Err(unsupported(node, &format!("element-wise {other}"))),
@@ -302,10 +323,17 @@ impl Lowerer<'_> {
                 return self.push(node, Op::Transpose { perm }, vec![x]);
             }
             let shape = self.out_shape(node.id, 0)?;
-            return Ok(Val::Node(self.g.push_shaped(&node.name, Op::Reshape, vec![x], shape)?));
+            return Ok(Val::Node(self.g.push_shaped(
+                &node.name,
+                Op::Reshape,
+                vec![x],
+                shape,
+            )?));
         }
         if let Some(c) = node.op_as::<TypedConcat>() {
-            let xs = (0..node.inputs.len()).map(|i| self.value(node, i)).collect::<Result<Vec<_>>>()?;
+            let xs = (0..node.inputs.len())
+                .map(|i| self.value(node, i))
+                .collect::<Result<Vec<_>>>()?;
             return self.push(node, Op::Concat { axis: c.axis }, xs);
         }
         if let Some(p) = node.op_as::<Pad>() {
@@ -314,7 +342,14 @@ impl Lowerer<'_> {
                 _ => return Err(unsupported(node, "only constant padding is supported")),
             };
             let x = self.value(node, 0)?;
-            return self.push(node, Op::Pad { pads: p.pads.clone(), value }, vec![x]);
+            return self.push(
+                node,
+                Op::Pad {
+                    pads: p.pads.clone(),
+                    value,
+                },
+                vec![x],
+            );
         }
         if let Some(s) = node.op_as::<Softmax>() {
             if s.axes.len() != 1 {
@@ -367,7 +402,12 @@ impl Lowerer<'_> {
     }
 
     /// (pads [t,l,b,r], strides, dilations, kernel) of a 2-D pool spec.
-    fn geometry(&self, node: &TypedNode, ps: &PoolSpec, x_nchw: &[usize]) -> Result<([usize; 4], [usize; 2], [usize; 2])> {
+    fn geometry(
+        &self,
+        node: &TypedNode,
+        ps: &PoolSpec,
+        x_nchw: &[usize],
+    ) -> Result<([usize; 4], [usize; 2], [usize; 2])> {
         if ps.kernel_shape.len() != 2 {
             return Err(unsupported(node, "only 2-D convolution and pooling are supported"));
         }
@@ -376,7 +416,12 @@ impl Lowerer<'_> {
         let st = ps.strides();
         let dl = ps.dilations();
         Ok((
-            [pads[0].pad_before, pads[1].pad_before, pads[0].pad_after, pads[1].pad_after],
+            [
+                pads[0].pad_before,
+                pads[1].pad_before,
+                pads[0].pad_after,
+                pads[1].pad_after,
+            ],
             [st[0], st[1]],
             [dl[0], dl[1]],
         ))
@@ -513,7 +558,10 @@ impl Lowerer<'_> {
             return self.push(node, Op::MaxPool(pool), vec![x]);
         }
         if !matches!(r.reducer, Reducer::Sum) || xs.len() != 4 {
-            return Err(unsupported(node, "only a sum over both spatial axes (global average pooling) is supported"));
+            return Err(unsupported(
+                node,
+                "only a sum over both spatial axes (global average pooling) is supported",
+            ));
         }
         let (fmt, hw) = match axes.as_slice() {
             [2, 3] => (DataFormat::NCHW, xs[2] * xs[3]),
@@ -521,7 +569,9 @@ impl Lowerer<'_> {
             _ => return Err(unsupported(node, "only a sum over both spatial axes is supported")),
         };
         let xn = self.nchw_in(node, &fmt, x)?;
-        let y = self.g.push(format!("{}.nchw", node.name), Op::GlobalAvgPool, vec![xn])?;
+        let y = self
+            .g
+            .push(format!("{}.nchw", node.name), Op::GlobalAvgPool, vec![xn])?;
         let out = self.nchw_out(node, &fmt, y)?;
         self.rename_last(node);
         if let Val::Node(v) = out {
@@ -536,7 +586,11 @@ impl Lowerer<'_> {
         let scalar = |t: &Arc<Tensor>| -> Result<Option<f32>> {
             let t = tensor_f32(t)?;
             let first = t.data.first().copied().unwrap_or(0.0);
-            Ok(if t.data.iter().all(|&v| v == first) { Some(first) } else { None })
+            Ok(if t.data.iter().all(|&v| v == first) {
+                Some(first)
+            } else {
+                None
+            })
         };
         match name {
             "Add" | "Sub" | "Mul" => {
@@ -673,8 +727,12 @@ impl Lowerer<'_> {
             .chain(k_ax.iter().map(|&(a, _)| a))
             .chain(x_drop.iter().cloned())
             .collect();
-        let xt = self.g.push(format!("{}.lhs", node.name), Op::Transpose { perm: xperm }, vec![x])?;
-        let x2 = self.g.push_shaped(format!("{}.lhs2d", node.name), Op::Reshape, vec![xt], vec![mt, kt])?;
+        let xt = self
+            .g
+            .push(format!("{}.lhs", node.name), Op::Transpose { perm: xperm }, vec![x])?;
+        let x2 = self
+            .g
+            .push_shaped(format!("{}.lhs2d", node.name), Op::Reshape, vec![xt], vec![mt, kt])?;
         // weight -> [K.., N.., dropped..] -> [K, N]
         let wperm: Vec<usize> = k_ax
             .iter()
@@ -689,7 +747,9 @@ impl Lowerer<'_> {
         let mut yshape = mdims.clone();
         yshape.extend(&ndims);
         yshape.extend(std::iter::repeat_n(1, o_only.len()));
-        let y3 = self.g.push_shaped(format!("{}.unflat", node.name), Op::Reshape, vec![y], yshape)?;
+        let y3 = self
+            .g
+            .push_shaped(format!("{}.unflat", node.name), Op::Reshape, vec![y], yshape)?;
         let slots: Vec<usize> = m_ax
             .iter()
             .map(|&(_, o)| o)

@@ -21,10 +21,21 @@ pub(crate) fn bind_inputs(model: &mut InferenceModel, opts: &ImportOptions) -> R
     for i in 0..n_inputs {
         let fact = model.input_fact(i).map_err(|e| Error::Invalid(tract_msg(&e)))?.clone();
         let dims: Vec<Option<usize>> = match fact.shape.is_open() {
-            false => fact.shape.dims().map(|d| d.concretize().and_then(|t| t.as_i64().and_then(|v| usize::try_from(v).ok()))).collect(),
+            false => fact
+                .shape
+                .dims()
+                .map(|d| {
+                    d.concretize()
+                        .and_then(|t| t.as_i64().and_then(|v| usize::try_from(v).ok()))
+                })
+                .collect(),
             true => match &opts.input_shape {
                 Some(s) => vec![None; s.len()],
-                None => return Err(Error::Invalid("the model's input rank is unknown; give --input-shape".into())),
+                None => {
+                    return Err(Error::Invalid(
+                        "the model's input rank is unknown; give --input-shape".into(),
+                    ))
+                }
             },
         };
         let shape = bind_shape(&dims, opts, i)?;

@@ -20,8 +20,10 @@ pub fn load(path: &Path, opts: &ImportOptions) -> Result<TypedModel> {
         msg: tract_msg(&e),
     };
     let mut tf = tract_tensorflow::tensorflow();
-    tf.op_register
-        .insert("FusedBatchNormV3", tract_tensorflow::ops::nn::fused_batch_norm::fused_batch_norm);
+    tf.op_register.insert(
+        "FusedBatchNormV3",
+        tract_tensorflow::ops::nn::fused_batch_norm::fused_batch_norm,
+    );
     let mut graph = tf.read_frozen_from_path(path).map_err(err)?;
     if graph.node.is_empty() {
         return Err(Error::Load {
@@ -36,7 +38,14 @@ pub fn load(path: &Path, opts: &ImportOptions) -> Result<TypedModel> {
     for i in 0..n_inputs {
         let fact = model.input_fact(i).map_err(err)?.clone();
         let dims: Vec<Option<usize>> = match fact.shape.is_open() {
-            false => fact.shape.dims().map(|d| d.concretize().and_then(|t| t.as_i64().and_then(|v| usize::try_from(v).ok()))).collect(),
+            false => fact
+                .shape
+                .dims()
+                .map(|d| {
+                    d.concretize()
+                        .and_then(|t| t.as_i64().and_then(|v| usize::try_from(v).ok()))
+                })
+                .collect(),
             true => match &opts.input_shape {
                 Some(s) => vec![None; s.len()],
                 None => {
@@ -57,8 +66,12 @@ fn fill_empty_zero_consts(graph: &mut GraphDef) {
         if node.op != "Const" {
             continue;
         }
-        let Some(attr) = node.attr.get_mut("value") else { continue };
-        let Some(attr_value::Value::Tensor(t)) = attr.value.as_mut() else { continue };
+        let Some(attr) = node.attr.get_mut("value") else {
+            continue;
+        };
+        let Some(attr_value::Value::Tensor(t)) = attr.value.as_mut() else {
+            continue;
+        };
         // DT_FLOAT = 1, DT_INT32 = 3, DT_INT64 = 9
         let (width, empty) = match t.dtype {
             1 => (4, t.float_val.is_empty()),

@@ -33,7 +33,11 @@ fn op_suite_float_and_fixed_match_onnxruntime() {
             failures.push(format!("{n}: float error {ef}"));
         }
         let yx = fixed(&g, &w, &x, 16);
-        let tol = if n.contains("sigmoid") || n.contains("tanh") { 0.0085 } else { 5e-3 * scale };
+        let tol = if n.contains("sigmoid") || n.contains("tanh") {
+            0.0085
+        } else {
+            5e-3 * scale
+        };
         let ex = max_abs_diff(&yx, &want);
         if ex > tol {
             failures.push(format!("{n}: fixed error {ex} > {tol}"));

@@ -218,7 +218,7 @@ fn conv_shape(p: &ConvParams, s: &[&[usize]]) -> Result<Vec<usize>> {
         ));
     }
     let (x, w) = (s[0], s[1]);
-    if p.groups == 0 || x[1] % p.groups != 0 || w[0] % p.groups != 0 || w[1] * p.groups != x[1] {
+    if p.groups == 0 || !x[1].is_multiple_of(p.groups) || !w[0].is_multiple_of(p.groups) || w[1] * p.groups != x[1] {
         return Err(Error::invalid(format!(
             "Conv channels: input {:?}, kernel {:?}, groups {}",
             x, w, p.groups

@@ -137,7 +137,7 @@ pub struct ConvGeom {
 
 impl ConvGeom {
     pub fn new(x: &[usize], k: &[usize], p: &ConvParams) -> Result<Self> {
-        if x.len() != 4 || k.len() != 4 || p.groups == 0 || x[1] != k[1] * p.groups || k[0] % p.groups != 0 {
+        if x.len() != 4 || k.len() != 4 || p.groups == 0 || x[1] != k[1] * p.groups || !k[0].is_multiple_of(p.groups) {
             return Err(Error::invalid(format!("conv of {x:?} by {k:?}")));
         }
         let oh = window_out(x[2], k[2], p.strides[0], p.dilations[0], p.pads[0], p.pads[2])?;

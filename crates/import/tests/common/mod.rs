@@ -7,7 +7,9 @@ use cryptflow_ir::{npy, Graph, Tensor, Weights};
 use std::path::PathBuf;
 
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
 }
 
 pub fn load(rel: &str) -> Tensor<f32> {
@@ -38,7 +40,11 @@ pub fn fixed(g: &Graph, w: &Weights, x: &Tensor<f32>, scale: u32) -> Tensor<f32>
 
 pub fn max_abs_diff(a: &Tensor<f32>, b: &Tensor<f32>) -> f32 {
     assert_eq!(a.shape, b.shape);
-    a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn argmax(t: &Tensor<f32>) -> Vec<usize> {
