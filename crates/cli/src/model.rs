@@ -41,6 +41,10 @@ pub struct Compiled {
     pub scale_reports: Vec<ScaleReport>,
 }
 
+/// Safety margin over the largest comparison input seen in calibration:
+/// inputs up to 2^8 times larger still compare correctly.
+pub const COMPARE_MARGIN_BITS: u32 = 8;
+
 /// Candidate scales swept by `--scale auto`.
 pub const SCALE_CANDIDATES: std::ops::RangeInclusive<u32> = 6..=20;
 
@@ -67,23 +71,26 @@ pub fn load_or_compile(path: &Path, opts: &CompileOptions) -> Result<Compiled, C
     }
     let (graph, weights) = import_model(path, &opts.import)?;
     let (graph, weights) = simplify(&graph, &weights)?;
-    let (scale, reports) = match opts.scale {
-        ScaleChoice::Fixed(s) => (s, vec![]),
-        ScaleChoice::Auto => {
-            let shape = graph
-                .input_ids()
-                .first()
-                .map(|&i| graph.nodes[i].shape.clone())
-                .ok_or_else(|| CliError::Usage("the model has no input".into()))?;
-            let calib = match &opts.calibration {
-                Some(p) => npy::read(p)?,
-                None => generated_inputs(&shape, 16),
-            };
-            choose_scale(&graph, &weights, &calib, SCALE_CANDIDATES)?
-        }
+    let shape = graph
+        .input_ids()
+        .first()
+        .map(|&i| graph.nodes[i].shape.clone())
+        .ok_or_else(|| CliError::Usage("the model has no input".into()))?;
+    let calib = match &opts.calibration {
+        Some(p) => npy::read(p)?,
+        None => generated_inputs(&shape, 16),
     };
+    let (scale, reports) = match opts.scale {
+        ScaleChoice::Fixed(s) => choose_scale(&graph, &weights, &calib, [s])?,
+        ScaleChoice::Auto => choose_scale(&graph, &weights, &calib, SCALE_CANDIDATES)?,
+    };
+    let seen = reports
+        .iter()
+        .find(|r| r.scale == scale)
+        .map(|r| r.compare_bits)
+        .unwrap_or(63);
     Ok(Compiled {
-        program: Program::new(graph, scale),
+        program: Program::new(graph, scale).with_compare_bits(seen + 1 + COMPARE_MARGIN_BITS),
         weights: Some(weights),
         scale_reports: reports,
     })

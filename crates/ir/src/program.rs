@@ -29,6 +29,11 @@ pub struct Program {
     pub version: u32,
     /// Fractional bits of the fixed-point encoding (value = ring / 2^scale).
     pub scale: u32,
+    /// Bits a secure comparison works on: every value entering a ReLU or max
+    /// is assumed to satisfy |x| < 2^(compare_bits - 1). Calibration measures
+    /// the largest magnitude and adds a safety margin; 64 means no assumption.
+    #[serde(default = "full_width")]
+    pub compare_bits: u32,
     pub graph: Graph,
     /// Hex SHA-256 of the fields above; filled by [`Program::seal`].
     #[serde(default)]
@@ -41,6 +46,7 @@ impl Program {
             format: PROGRAM_FORMAT.into(),
             version: PROGRAM_VERSION,
             scale,
+            compare_bits: 64,
             graph,
             hash: String::new(),
         };
@@ -49,8 +55,16 @@ impl Program {
     }
 
     fn compute_hash(&self) -> String {
-        let body = serde_json::to_vec(&(&self.format, self.version, self.scale, &self.graph)).unwrap_or_default();
+        let body = serde_json::to_vec(&(&self.format, self.version, self.scale, self.compare_bits, &self.graph))
+            .unwrap_or_default();
         hex(&Sha256::digest(&body))
+    }
+
+    /// Sets the comparison width and reseals.
+    pub fn with_compare_bits(mut self, bits: u32) -> Self {
+        self.compare_bits = bits.clamp(8, 64);
+        self.seal();
+        self
     }
 
     /// Recomputes the hash after a change.
@@ -85,6 +99,12 @@ impl Program {
         }
         if p.scale > 30 {
             return Err(Error::invalid(format!("fixed-point scale {} out of range", p.scale)));
+        }
+        if !(8..=64).contains(&p.compare_bits) {
+            return Err(Error::invalid(format!(
+                "comparison width {} out of range",
+                p.compare_bits
+            )));
         }
         if p.hash != p.compute_hash() {
             return Err(Error::invalid(
@@ -270,6 +290,10 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(s);
         Ok(u64::from_le_bytes(a))
     }
+}
+
+fn full_width() -> u32 {
+    64
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -4,11 +4,11 @@
 //!
 //! # DReLU on `bits` low bits ([`drelu`])
 //!
-//! Follows the arithmetic-to-boolean conversion of ABY3 (Mohassel-Rindal,
-//! CCS 2018, §5.3, with its semi-honest shortcut) computing only the most
-//! significant bit, with a log-depth carry tree (Sklansky/Brent-Kung style
-//! reduction of generate/propagate pairs, Harris's taxonomy) instead of a full
-//! adder:
+//! Follows the arithmetic-to-boolean conversion (bit decomposition) of ABY3
+//! (Mohassel-Rindal, CCS 2018, §5.3), computing only the most significant
+//! bit, with a log-depth carry tree (the carry-out half of a
+//! Brent-Kung/Sklansky parallel-prefix adder over generate/propagate pairs)
+//! instead of a full adder. Two changes, both ours and both semi-honest only:
 //!
 //! 1. **Fewer bits.** If `|x| < 2^(bits-1)` then `x' = x + 2^(bits-1)` lies in
 //!    `[1, 2^bits)`, and bit `bits-1` of `x' mod 2^bits` is 1 exactly when
@@ -203,7 +203,9 @@ fn drelu_3of3(p: &mut Party, x: &AShare, bits: u32) -> Result<Vec<u64>> {
         if groups.len() == 2 {
             // Last merge: carry = G_hi ^ (P_hi & G_lo); keep the AND 3-out-of-3.
             let (lo, hi) = (&groups[0], &groups[1]);
-            let (ph_a, ph_b) = hi.1.as_ref().ok_or_else(|| MpcError::Param("internal: missing P".into()))?;
+            let (ph_a, ph_b) =
+                hi.1.as_ref()
+                    .ok_or_else(|| MpcError::Param("internal: missing P".into()))?;
             let t = and_local(p, ph_a, ph_b, &lo.0 .0, &lo.0 .1);
             let carry = xor_vec(&t, &hi.0 .0);
             return Ok(xor_vec(&carry, &top));
@@ -214,7 +216,9 @@ fn drelu_3of3(p: &mut Party, x: &AShare, bits: u32) -> Result<Vec<u64>> {
         let mut jobs = 0;
         for t in 0..pairs {
             let (lo, hi) = (&groups[2 * t], &groups[2 * t + 1]);
-            let ph = hi.1.as_ref().ok_or_else(|| MpcError::Param("internal: missing P".into()))?;
+            let ph =
+                hi.1.as_ref()
+                    .ok_or_else(|| MpcError::Param("internal: missing P".into()))?;
             l_a.extend_from_slice(&ph.0);
             l_b.extend_from_slice(&ph.1);
             r_a.extend_from_slice(&lo.0 .0);
@@ -233,10 +237,7 @@ fn drelu_3of3(p: &mut Party, x: &AShare, bits: u32) -> Result<Vec<u64>> {
         let mut k = 0;
         for t in 0..pairs {
             let (lo, hi) = (&groups[2 * t], &groups[2 * t + 1]);
-            let g = (
-                xor_vec(&hi.0 .0, &plane(&o_a, k)),
-                xor_vec(&hi.0 .1, &plane(&o_b, k)),
-            );
+            let g = (xor_vec(&hi.0 .0, &plane(&o_a, k)), xor_vec(&hi.0 .1, &plane(&o_b, k)));
             k += 1;
             let pp = if lo.1.is_some() {
                 let v = (plane(&o_a, k), plane(&o_b, k));
@@ -376,7 +377,11 @@ pub fn select(p: &mut Party, b: &BShare, x: &AShare) -> Result<AShare> {
     check_share(x)?;
     let nw = b.words();
     if b.len != x.len() || b.a.len() != nw || b.b.len() != nw {
-        return Err(MpcError::Shape(format!("select: {} bits for {} elements", b.len, x.len())));
+        return Err(MpcError::Shape(format!(
+            "select: {} bits for {} elements",
+            b.len,
+            x.len()
+        )));
     }
     let split = match p.id() {
         0 => Split::C(xor_vec(&b.a, &b.b)),

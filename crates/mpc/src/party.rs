@@ -329,7 +329,7 @@ fn pack_bits(words: &[u64], nbits: usize) -> Vec<u8> {
         let mut left = nbytes;
         for (wi, w) in plane.iter().enumerate() {
             let mut w = *w;
-            if wi == nw - 1 && nbits % 64 != 0 {
+            if wi == nw - 1 && !nbits.is_multiple_of(64) {
                 w &= (1u64 << (nbits % 64)) - 1;
             }
             let take = left.min(8);
@@ -352,7 +352,7 @@ fn unpack_bits(bytes: &[u8], planes: usize, nbits: usize) -> Vec<u64> {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
             let mut v = u64::from_le_bytes(w);
-            if wi == nw - 1 && nbits % 64 != 0 {
+            if wi == nw - 1 && !nbits.is_multiple_of(64) {
                 v &= (1u64 << (nbits % 64)) - 1;
             }
             out[p * nw + wi] = v;
@@ -369,7 +369,9 @@ mod tests {
     fn bit_packing_roundtrip() {
         for nbits in [1usize, 7, 8, 9, 63, 64, 65, 130] {
             let nw = nbits.div_ceil(64);
-            let words: Vec<u64> = (0..3 * nw as u64).map(|i| 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i + 1)).collect();
+            let words: Vec<u64> = (0..3 * nw as u64)
+                .map(|i| 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i + 1))
+                .collect();
             let packed = pack_bits(&words, nbits);
             assert_eq!(packed.len(), 3 * nbits.div_ceil(8));
             let back = unpack_bits(&packed, 3, nbits);

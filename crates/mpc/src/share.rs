@@ -67,7 +67,10 @@ impl AShare {
         let z = vec![0; c.len()];
         match id {
             0 => AShare { a: c.to_vec(), b: z },
-            2 => AShare { a: z.clone(), b: c.to_vec() },
+            2 => AShare {
+                a: z.clone(),
+                b: c.to_vec(),
+            },
             _ => AShare { a: z.clone(), b: z },
         }
     }
@@ -199,7 +202,11 @@ impl BShare {
         match id {
             0 => BShare { a: c, b: z, len },
             2 => BShare { a: z, b: c, len },
-            _ => BShare { a: z.clone(), b: z, len },
+            _ => BShare {
+                a: z.clone(),
+                b: z,
+                len,
+            },
         }
     }
 

@@ -194,7 +194,16 @@ mod tests {
     fn local_rule_error_is_zero_or_one_without_wrap() {
         let d = 8;
         for x in [-70000i64, -257, -256, -255, -1, 0, 1, 255, 256, 257, 70000] {
-            for a in [0u64, 1, 255, 256, 1 << 40, u64::MAX - 70000, u64::MAX, 0x8000_0000_0000_0000] {
+            for a in [
+                0u64,
+                1,
+                255,
+                256,
+                1 << 40,
+                u64::MAX - 70000,
+                u64::MAX,
+                0x8000_0000_0000_0000,
+            ] {
                 let b = (x as u64).wrapping_sub(a);
                 let got = trunc_a(a, d).wrapping_add(trunc_b(b, d)) as i64;
                 let want = x >> d;

@@ -308,7 +308,10 @@ cert = "certs/bob.crt"
     fn duplicate_role_name_and_address() {
         let text = GOOD.replacen("role = \"data-owner\"", "role = \"helper\"", 1);
         let e = parse(&text).expect_err("dup role").to_string();
-        assert!(e.contains("party #3 (\"bob\") and party #1 (\"carol\") both have role helper"), "{e}");
+        assert!(
+            e.contains("party #3 (\"bob\") and party #1 (\"carol\") both have role helper"),
+            "{e}"
+        );
         let text = GOOD.replacen("name = \"bob\"", "name = \"alice\"", 1);
         let e = parse(&text).expect_err("dup name").to_string();
         assert!(e.contains("name \"alice\" is also used by party #2"), "{e}");

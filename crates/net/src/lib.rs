@@ -42,6 +42,8 @@ pub mod keygen;
 pub mod memory;
 pub mod tls;
 
+pub use tls::{connect_all, connect_from_config, Hello, PeerSpec, TlsChannel, TlsOptions};
+
 use std::time::Duration;
 
 /// Party number: 0, 1 or 2.

@@ -149,10 +149,16 @@ mod tests {
         assert_eq!(Hello::decode(&bytes), Ok(a.clone()));
         let mut b = Hello::new(1, [8; 32], "z2^64");
         let err = a.check_peer(&b, 1).expect_err("hash differs");
-        assert_eq!(err, "party 1 runs a different program (hash 08080808… vs ours 07070707…)");
+        assert_eq!(
+            err,
+            "party 1 runs a different program (hash 08080808… vs ours 07070707…)"
+        );
         b.program_hash = [7; 32];
         assert!(a.check_peer(&b, 1).is_ok());
-        assert!(a.check_peer(&b, 2).expect_err("wrong id").contains("says it is party 1"));
+        assert!(a
+            .check_peer(&b, 2)
+            .expect_err("wrong id")
+            .contains("says it is party 1"));
         b.backend = "other".into();
         assert!(a.check_peer(&b, 1).expect_err("backend").contains("backend"));
         assert!(Hello::new(3, [0; 32], "x").encode().is_err());

@@ -23,7 +23,10 @@
 //! A TLS-level failure (a certificate that is not pinned, a refused
 //! certificate) is fatal at once on both sides; a plain TCP connection that
 //! closes or stalls before finishing its handshake (a port scanner, a peer
-//! restarting) is ignored by the listener, which keeps waiting.
+//! restarting) is ignored by the listener, which keeps waiting. Once one
+//! link has failed, the other link keeps trying for 2 more seconds (so that
+//! a peer that is up learns the reason from its own hello exchange), then
+//! [`connect_all`] returns the first error.
 //!
 //! # Running
 //!
@@ -54,7 +57,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{AlertDescription, CertificateError, ClientConfig, Connection, ServerConfig};
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -70,6 +72,9 @@ const HANDSHAKE_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
+/// After one link failed, the others keep trying this long, so that peers
+/// that are up still hear (in their hello exchange) why we give up.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// Where a party listens and which certificate it is pinned to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +161,10 @@ pub fn connect_all(
         return Err(other(format!("party number {me} is not 0, 1 or 2")));
     }
     if hello.party != me {
-        return Err(other(format!("our hello says party {}, but we are party {me}", hello.party)));
+        return Err(other(format!(
+            "our hello says party {}, but we are party {me}",
+            hello.party
+        )));
     }
     let key = PrivateKeyDer::from_pem_slice(my_key_pem.as_bytes())
         .map_err(|e| other(format!("party {me}: cannot read our private key: {e}")))?;
@@ -209,7 +217,7 @@ pub fn connect_all(
         hello,
         opts: opts.clone(),
         deadline: Instant::now() + opts.connect_timeout,
-        abort: AtomicBool::new(false),
+        stop_at: Mutex::new(None),
         first_error: Mutex::new(None),
     };
     let listen_addr = opts.listen_addr.clone().unwrap_or_else(|| peers[me].address.clone());
@@ -225,7 +233,7 @@ pub fn connect_all(
             .iter()
             .map(|(p, cfg)| {
                 let (p, addr) = (*p, peers[*p].address.clone());
-                s.spawn(move || setup.report(setup.connect_peer(p, &addr, cfg.clone()).map(|l| vec![l])))
+                s.spawn(move || setup.report(setup.connect_peer(p, &addr, cfg.clone())))
             })
             .collect();
         for h in listener.into_iter().chain(connectors) {
@@ -278,7 +286,8 @@ struct Setup {
     hello: Hello,
     opts: TlsOptions,
     deadline: Instant,
-    abort: AtomicBool,
+    /// Set on the first fatal error: when the other links stop waiting.
+    stop_at: Mutex<Option<Instant>>,
     first_error: Mutex<Option<String>>,
 }
 
@@ -289,17 +298,27 @@ impl Setup {
             Ok(links) => Some(links),
             Err(Fail::Aborted) => None,
             Err(Fail::Fatal(msg)) => {
-                self.abort.store(true, Ordering::SeqCst);
-                if let Ok(mut slot) = self.first_error.lock() {
-                    slot.get_or_insert(msg);
-                }
+                self.fail(msg);
                 None
             }
         }
     }
 
+    /// Records a fatal error (the first one wins) and starts the grace period.
+    fn fail(&self, msg: String) {
+        if let Ok(mut t) = self.stop_at.lock() {
+            t.get_or_insert(Instant::now() + ABORT_GRACE);
+        }
+        if let Ok(mut slot) = self.first_error.lock() {
+            slot.get_or_insert(msg);
+        }
+    }
+
     fn aborted(&self) -> bool {
-        self.abort.load(Ordering::SeqCst)
+        match self.stop_at.lock() {
+            Ok(t) => t.is_some_and(|t| Instant::now() >= t),
+            Err(_) => true,
+        }
     }
 
     fn accept_peers(
@@ -316,7 +335,11 @@ impl Setup {
         let mut got: Vec<Link> = Vec::new();
         let mut note = String::new();
         loop {
-            let missing: Vec<PartyId> = expect.iter().copied().filter(|p| got.iter().all(|l| l.peer != *p)).collect();
+            let missing: Vec<PartyId> = expect
+                .iter()
+                .copied()
+                .filter(|p| got.iter().all(|l| l.peer != *p))
+                .collect();
             if missing.is_empty() {
                 return Ok(got);
             }
@@ -350,7 +373,9 @@ impl Setup {
                     got.retain(|l| l.peer != link.peer);
                     got.push(link);
                 }
-                Err(Attempt::Refused(msg)) => return Err(Fail::Fatal(msg)),
+                // Keep listening through the grace period: the other peer
+                // may be up and deserves to hear why we give up.
+                Err(Attempt::Refused(msg)) => self.fail(msg),
                 Err(Attempt::Broken(msg)) => note = format!(" (ignored a connection from {from}: {msg})"),
             }
         }
@@ -464,13 +489,15 @@ impl Setup {
         let me = self.me;
         let ours = self.hello.encode().map_err(Attempt::Refused)?;
         set_deadline(sock, deadline).map_err(|e| Attempt::Broken(e.to_string()))?;
-        let mut stream = rustls::Stream::new(conn, sock);
         let io = |e: io::Error| classify(me, who, e);
-        stream.write_all(&frame::header(ours.len())).map_err(io)?;
-        stream.write_all(&ours).map_err(io)?;
-        stream.flush().map_err(io)?;
+        let mut msg = frame::header(ours.len()).to_vec();
+        msg.extend_from_slice(&ours);
+        conn.writer().write_all(&msg).map_err(io)?;
+        while conn.wants_write() {
+            conn.write_tls(sock).map_err(io)?;
+        }
         let mut head = [0u8; frame::HEADER_LEN];
-        stream.read_exact(&mut head).map_err(io)?;
+        read_plain_exact(conn, sock, &mut head).map_err(io)?;
         let len = u32::from_le_bytes(head) as usize;
         if len > hello::MAX_HELLO_LEN {
             return Err(Attempt::Refused(format!(
@@ -478,7 +505,7 @@ impl Setup {
             )));
         }
         let mut buf = vec![0u8; len];
-        stream.read_exact(&mut buf).map_err(io)?;
+        read_plain_exact(conn, sock, &mut buf).map_err(io)?;
         let theirs =
             Hello::decode(&buf).map_err(|e| Attempt::Refused(format!("party {me}: bad hello from {who}: {e}")))?;
         self.hello.check_peer(&theirs, peer).map_err(Attempt::Refused)
@@ -503,11 +530,37 @@ fn handshake(conn: &mut Connection, sock: &mut TcpStream, deadline: Instant) -> 
     while conn.is_handshaking() {
         let (r, w) = conn.complete_io(sock)?;
         if r == 0 && w == 0 && conn.is_handshaking() {
-            return Err(io::Error::new(ErrorKind::UnexpectedEof, "connection closed during the TLS handshake"));
+            return Err(io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "connection closed during the TLS handshake",
+            ));
         }
     }
     while conn.wants_write() {
         conn.write_tls(sock)?;
+    }
+    Ok(())
+}
+
+/// Blocking read of exactly `buf.len()` plaintext bytes during setup.
+fn read_plain_exact(conn: &mut Connection, sock: &mut TcpStream, buf: &mut [u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < buf.len() {
+        match conn.reader().read(&mut buf[off..]) {
+            Ok(0) => return Err(io::Error::new(ErrorKind::UnexpectedEof, "peer closed the connection")),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // At end of stream the reader reports it on the next turn.
+                conn.read_tls(sock)?;
+                if let Err(e) = conn.process_new_packets() {
+                    // Best effort: tell the peer why.
+                    let _ = conn.write_tls(sock);
+                    return Err(io::Error::new(ErrorKind::InvalidData, e));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -519,7 +572,11 @@ fn linger_close(sock: &mut TcpStream) {
     let until = Instant::now() + Duration::from_millis(500);
     let mut sink = [0u8; 4096];
     while Instant::now() < until {
-        let _ = sock.set_read_timeout(Some(until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))));
+        let _ = sock.set_read_timeout(Some(
+            until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ));
         match sock.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
@@ -535,6 +592,12 @@ fn classify(me: PartyId, who: &str, e: io::Error) -> Attempt {
     };
     use rustls::Error as E;
     Attempt::Refused(match tls {
+        E::InvalidCertificate(CertificateError::ApplicationVerificationFailure) if who.starts_with("a connection") => {
+            format!(
+                "party {me}: {who} presented a certificate that parties.toml lists for none of the parties \
+                 that connect to us; refused"
+            )
+        }
         E::InvalidCertificate(CertificateError::ApplicationVerificationFailure) => format!(
             "party {me}: {who} presented a certificate that is not the one pinned for it in parties.toml; refused"
         ),
@@ -647,7 +710,8 @@ impl Drop for Link {
 }
 
 fn lock(conn: &Mutex<Connection>) -> io::Result<MutexGuard<'_, Connection>> {
-    conn.lock().map_err(|_| io::Error::other("TLS state poisoned by a panic"))
+    conn.lock()
+        .map_err(|_| io::Error::other("TLS state poisoned by a panic"))
 }
 
 struct WriterCtx {
@@ -764,28 +828,31 @@ impl ReaderCtx {
         let mut netbuf = vec![0u8; IO_CHUNK];
         let mut frames = Vec::new();
         // The hello exchange may have left decrypted data behind.
-        let mut ended = self.absorb(&mut dec, &mut frames, None)?;
+        let mut step = self.absorb(&mut dec, &mut frames, None);
         loop {
+            // Messages decoded before a failure are still delivered, in order.
             for f in frames.drain(..) {
                 if self.out.send(Ok(f)).is_err() {
                     return Ok(()); // the channel is gone
                 }
             }
-            if ended {
+            if step? {
                 return Ok(());
             }
-            let n = match self.sock.read(&mut netbuf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
-                    return Err(NetError::Timeout {
-                        peer,
-                        secs: self.silence.as_secs(),
-                    })
+            let n = loop {
+                match self.sock.read(&mut netbuf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                        return Err(NetError::Timeout {
+                            peer,
+                            secs: self.silence.as_secs(),
+                        })
+                    }
+                    Err(_) => return Err(NetError::Closed { peer }),
                 }
-                Err(_) => return Err(NetError::Closed { peer }),
             };
-            ended = self.absorb(&mut dec, &mut frames, Some(&netbuf[..n]))?;
+            step = self.absorb(&mut dec, &mut frames, Some(&netbuf[..n]));
         }
     }
 

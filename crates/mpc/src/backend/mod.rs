@@ -1,0 +1,154 @@
+//! The `3pc` backend: one party's side of a program's secure evaluation.
+//!
+//! Roles are fixed: party 0 is the model owner (shares the weights), party 1
+//! the data owner (shares the input, alone receives the output), party 2 the
+//! helper. Every op follows the cleartext `fixed` backend's arithmetic (see
+//! `cryptflow_exec::fixed`), so outputs agree with it bit for bit except for
+//! the truncation error documented in docs/PROTOCOLS.md. Ops are grouped by
+//! kind: [`linear`] (Conv, MatMul, Mul, pooling averages), [`nonlinear`]
+//! (ReLU, Clip, LeakyRelu, Sigmoid/Tanh, MaxPool) and [`movement`] (layout
+//! ops, which are local and free).
+
+pub mod linear;
+pub mod local;
+pub mod movement;
+pub mod nonlinear;
+
+use crate::{reveal_to, share_input, AShare, Party};
+use cryptflow_exec::fixedpoint::{decode, encode};
+use cryptflow_exec::{Backend, Error, Result};
+use cryptflow_ir::{Node, Op, Tensor};
+
+pub const MODEL_OWNER: usize = 0;
+pub const DATA_OWNER: usize = 1;
+pub const HELPER: usize = 2;
+
+/// A party's shares of a tensor.
+#[derive(Clone)]
+pub struct Shared {
+    pub shape: Vec<usize>,
+    pub s: AShare,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared{:?}", self.shape)
+    }
+}
+
+pub struct ThreePcBackend {
+    pub party: Party,
+    pub scale: u32,
+    /// Width of secure comparisons (see `Program::compare_bits`).
+    pub compare_bits: u32,
+}
+
+pub(crate) fn mpc_err(node: &Node, e: crate::MpcError) -> Error {
+    Error::node(node, e)
+}
+
+impl ThreePcBackend {
+    pub fn new(party: Party, scale: u32, compare_bits: u32) -> Self {
+        ThreePcBackend {
+            party,
+            scale,
+            compare_bits,
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.party.id()
+    }
+
+    fn share_from(&mut self, node: &Node, owner: usize, data: Option<&Tensor<f32>>) -> Result<Shared> {
+        let n: usize = node.shape.iter().product();
+        if self.id() == owner && data.is_none() {
+            return Err(Error::node(node, "this party holds the value but was given none"));
+        }
+        let enc: Option<Vec<u64>> = match (self.id() == owner, data) {
+            (true, Some(t)) => Some(t.data.iter().map(|&v| encode(v as f64, self.scale)).collect()),
+            _ => None,
+        };
+        let s = share_input(&mut self.party, owner, enc.as_deref(), n).map_err(|e| mpc_err(node, e))?;
+        Ok(Shared {
+            shape: node.shape.clone(),
+            s,
+        })
+    }
+}
+
+impl Backend for ThreePcBackend {
+    type Value = Shared;
+
+    fn name(&self) -> &'static str {
+        "3pc"
+    }
+
+    fn input(&mut self, node: &Node, data: Option<&Tensor<f32>>) -> Result<Shared> {
+        self.party.set_label(&node.name);
+        self.share_from(node, DATA_OWNER, data)
+    }
+
+    fn weight(&mut self, node: &Node, data: Option<&Tensor<f32>>) -> Result<Shared> {
+        self.party.set_label(&node.name);
+        self.share_from(node, MODEL_OWNER, data)
+    }
+
+    fn output(&mut self, node: &Node, value: &Shared) -> Result<Option<Tensor<f32>>> {
+        self.party.set_label(&format!("{}.reveal", node.name));
+        let r = reveal_to(&mut self.party, DATA_OWNER, &value.s).map_err(|e| mpc_err(node, e))?;
+        let s = self.scale;
+        Ok(r.map(|v| Tensor {
+            shape: value.shape.clone(),
+            data: v.iter().map(|&x| decode(x, s) as f32).collect(),
+        }))
+    }
+
+    fn eval(&mut self, node: &Node, x: &[&Shared]) -> Result<Shared> {
+        self.party.set_label(&node.name);
+        let s = match &node.op {
+            Op::Conv(p) => linear::conv(self, node, x, p)?,
+            Op::MatMul => linear::matmul(self, node, x)?,
+            Op::Add | Op::Sub => linear::add_sub(self, node, x)?,
+            Op::Mul => linear::mul(self, node, x)?,
+            Op::AvgPool {
+                pool,
+                count_include_pad,
+            } => linear::avg_pool(self, node, x[0], pool, *count_include_pad)?,
+            Op::GlobalAvgPool => linear::global_avg_pool(self, node, x[0])?,
+            Op::Relu => nonlinear::relu(self, node, x[0])?,
+            Op::Clip { min, max } => nonlinear::clip(self, node, x[0], *min, *max)?,
+            Op::LeakyRelu { alpha } => nonlinear::leaky_relu(self, node, x[0], *alpha)?,
+            Op::Sigmoid => nonlinear::piecewise(self, node, x[0], &cryptflow_exec::fixedpoint::sigmoid_table())?,
+            Op::Tanh => nonlinear::piecewise(self, node, x[0], &cryptflow_exec::fixedpoint::tanh_table())?,
+            Op::MaxPool(p) => nonlinear::max_pool(self, node, x[0], p)?,
+            Op::Concat { .. } | Op::Reshape | Op::Transpose { .. } | Op::Pad { .. } => movement::eval(self, node, x)?,
+            Op::Input { .. } | Op::Weight { .. } | Op::Softmax { .. } => {
+                return Err(Error::node(node, "not evaluated by a backend"))
+            }
+        };
+        if s.s.len() != node.shape.iter().product::<usize>() {
+            return Err(Error::node(node, "internal: result has the wrong size"));
+        }
+        Ok(Shared {
+            shape: node.shape.clone(),
+            s: s.s,
+        })
+    }
+}
+
+/// Applies `f` to both components of a share, as tensors of `shape`.
+pub(crate) fn on_components(x: &Shared, f: impl Fn(&Tensor<u64>) -> Result<Tensor<u64>>) -> Result<Shared> {
+    let a = f(&Tensor {
+        shape: x.shape.clone(),
+        data: x.s.a.clone(),
+    })?;
+    let b = f(&Tensor {
+        shape: x.shape.clone(),
+        data: x.s.b.clone(),
+    })?;
+    Ok(Shared {
+        shape: a.shape,
+        s: AShare { a: a.data, b: b.data },
+    })
+}
