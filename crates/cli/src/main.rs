@@ -3,6 +3,7 @@
 
 mod demo;
 mod model;
+mod secure;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cryptflow_exec::executor::run_batched;
@@ -75,8 +76,13 @@ impl ModelArgs {
 
 #[derive(Copy, Clone, ValueEnum)]
 enum BackendKind {
+    /// f32 reference
     Float,
+    /// cleartext fixed point (the secure backends' exact arithmetic)
     Fixed,
+    /// semi-honest three-party computation, all parties here over loopback TLS
+    #[value(name = "3pc")]
+    ThreePc,
 }
 
 #[derive(Subcommand)]
@@ -227,9 +233,16 @@ fn run(
         ))
     })?;
     let t0 = Instant::now();
+    let mut secure_run = None;
     let y = match backend {
         BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x)?,
         BackendKind::Fixed => run_on(&mut FixedBackend::new(c.program.scale), &c.program, weights, &x)?,
+        BackendKind::ThreePc => {
+            let r = secure::run_loopback(&c.program, weights, &x)?;
+            let y = r.output.clone();
+            secure_run = Some(r);
+            y
+        }
     };
     let secs = t0.elapsed().as_secs_f64();
     if let Some(o) = &output {
@@ -238,15 +251,22 @@ fn run(
     let name = match backend {
         BackendKind::Float => "float",
         BackendKind::Fixed => "fixed",
+        BackendKind::ThreePc => "3pc",
     };
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "backend": name,
             "seconds": secs,
             "output_shape": y.shape,
             "scale": c.program.scale,
             "output": output,
         });
+        if let Some(r) = &secure_run {
+            v["bytes_sent"] = serde_json::json!(r.bytes_sent());
+            v["rounds"] = serde_json::json!(r.rounds());
+            v["protocol_seconds"] = serde_json::json!(r.seconds);
+            v["setup_seconds"] = serde_json::json!(r.setup_seconds);
+        }
         println!("{v}");
     } else {
         println!(
@@ -258,6 +278,14 @@ fn run(
                 .map(|o| format!(", written to {}", o.display()))
                 .unwrap_or_default()
         );
+        if let Some(r) = &secure_run {
+            let mb: Vec<String> = r
+                .bytes_sent()
+                .iter()
+                .map(|b| format!("{:.2} MB", *b as f64 / 1e6))
+                .collect();
+            println!("  sent per party: {}; rounds: {}", mb.join(", "), r.rounds());
+        }
     }
     Ok(())
 }

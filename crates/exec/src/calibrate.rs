@@ -13,11 +13,11 @@ use crate::executor::run_batched;
 use crate::{FixedBackend, FloatBackend, Result};
 use cryptflow_ir::{Graph, Tensor, Weights};
 
-/// Bits that must stay free above the largest product: the secure truncation
-/// fails with probability about 2^(bits + 1 - 64) per element (see
-/// docs/PROTOCOLS.md), so 20 free bits keep it under 2^-19 per element for
-/// the worst element seen in calibration, and far lower for typical ones.
-pub const MIN_HEADROOM_BITS: u32 = 20;
+/// Bits that must stay free above the largest product. The secure
+/// truncation (docs/PROTOCOLS.md) fails with probability |v| / 2^64 for a
+/// product v, so 30 free bits (|v| < 2^33) keep that under 2^-31 even for the
+/// largest product seen in calibration; typical products are far smaller.
+pub const MIN_HEADROOM_BITS: u32 = 30;
 
 #[derive(Clone, Debug)]
 pub struct ScaleReport {

@@ -1,0 +1,72 @@
+//! `run --backend 3pc` and `demo` through the binary: three parties over
+//! loopback TLS, outputs against the cleartext fixed-point reference.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
+}
+
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+        .args(args)
+        .output()
+        .expect("run cryptflow");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+#[test]
+fn secure_run_matches_fixed_point() {
+    let dir = std::env::temp_dir().join(format!("cryptflow-secure-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let m = fixture("digits/digits.onnx");
+    let x = fixture("digits/x_test.npy");
+    let (ys, yx) = (dir.join("secure.npy"), dir.join("fixed.npy"));
+    let s = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let v = run_json(&["run", &s(&m), "-i", &s(&x), "-o", &s(&ys), "--backend", "3pc", "--json"]);
+    assert_eq!(v["backend"], "3pc");
+    assert_eq!(v["bytes_sent"].as_array().map(|a| a.len()), Some(3));
+    assert!(v["rounds"].as_u64().unwrap_or(0) > 0);
+    let scale = v["scale"].as_u64().expect("scale").to_string();
+    run_json(&[
+        "run",
+        &s(&m),
+        "-i",
+        &s(&x),
+        "-o",
+        &s(&yx),
+        "--backend",
+        "fixed",
+        "--scale",
+        &scale,
+        "--json",
+    ]);
+    let a = cryptflow_ir::npy::read(&ys).expect("secure output");
+    let b = cryptflow_ir::npy::read(&yx).expect("fixed output");
+    assert_eq!(a.shape, [360, 10]);
+    let ulp = 1.0 / (1u64 << scale.parse::<u32>().expect("int")) as f32;
+    let worst = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(p, q)| (p - q).abs() / ulp)
+        .fold(0.0, f32::max);
+    assert!(worst <= 64.0, "secure differs from fixed point by {worst} ulps");
+}
+
+#[test]
+fn demo_reports_equal_secure_and_float_accuracy() {
+    let v = run_json(&["demo", "--json"]);
+    assert_eq!(v["images"], 360);
+    let (s, f) = (
+        v["accuracy_secure"].as_f64().expect("secure"),
+        v["accuracy_float"].as_f64().expect("float"),
+    );
+    assert!(s >= 0.9 && f >= 0.9, "{v}");
+    assert_eq!(s, f, "{v}");
+    assert_eq!(v["bytes_sent"].as_array().map(|a| a.len()), Some(3));
+}
