@@ -113,3 +113,87 @@ fn digits_whole_test_split_in_one_batch() {
         assert!(r.counters.bytes_sent > 0 && r.counters.rounds > 0);
     }
 }
+
+/// Per-bit-position frequencies (8 positions) over all bytes.
+fn bit_freqs(bytes: &[u8]) -> [f64; 8] {
+    let mut c = [0u64; 8];
+    for b in bytes {
+        for (i, ci) in c.iter_mut().enumerate() {
+            *ci += ((b >> i) & 1) as u64;
+        }
+    }
+    c.map(|v| v as f64 / bytes.len().max(1) as f64)
+}
+
+/// Bytes received by each party over one secure run with input `x`.
+fn received(p: &Program, w: &Weights, x: &Tensor<f32>) -> Vec<Vec<u8>> {
+    use cryptflow_mpc::testing::Recorder;
+    let mut logs = Vec::new();
+    let chans: Vec<Box<dyn Channel>> = memory::triple()
+        .into_iter()
+        .map(|c| {
+            let (r, log, on) = Recorder::new(Box::new(c));
+            on.store(true, std::sync::atomic::Ordering::SeqCst);
+            logs.push(log);
+            Box::new(r) as Box<dyn Channel>
+        })
+        .collect();
+    run_local(chans, p, w, x).expect("secure run");
+    logs.iter()
+        .map(|l| {
+            l.lock()
+                .map(|v| v.iter().flat_map(|(_, m)| m.clone()).collect())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// What the model owner and the helper receive while the data owner's
+/// input is processed has the same distribution whatever the input: a
+/// two-sample test on bit frequencies over many runs with two different
+/// secrets. The same statistic on the cleartext encodings (what a kernel
+/// sending its input in the clear would send) tells the secrets apart.
+#[test]
+fn parties_without_the_input_see_the_same_distribution_whatever_the_input() {
+    let xa = npy::read(&fixture("ops/small_cnn_nchw.input.npy")).expect("input");
+    let xb = Tensor::filled(xa.shape.clone(), 0.75f32);
+    let (p, w) = compile("ops/small_cnn_nchw.onnx", &xa, 12);
+    let runs = 12;
+    let collect = |x: &Tensor<f32>| -> [Vec<u8>; 2] {
+        let mut acc = [Vec::new(), Vec::new()];
+        for _ in 0..runs {
+            let r = received(&p, &w, x);
+            acc[0].extend(&r[0]);
+            acc[1].extend(&r[2]);
+        }
+        acc
+    };
+    let (a, b) = (collect(&xa), collect(&xb));
+    for (who, (va, vb)) in ["model owner", "helper"].iter().zip(a.iter().zip(&b)) {
+        assert_eq!(va.len(), vb.len(), "{who}: message sizes depend on the input");
+        let (fa, fb) = (bit_freqs(va), bit_freqs(vb));
+        let sigma = (0.5 / va.len() as f64).sqrt();
+        for i in 0..8 {
+            assert!(
+                (fa[i] - fb[i]).abs() < 6.0 * sigma,
+                "{who}: bit {i}: {} vs {}",
+                fa[i],
+                fb[i]
+            );
+        }
+    }
+    // negative control: the inputs in the clear are told apart at once
+    let enc = |x: &Tensor<f32>| -> Vec<u8> {
+        x.data
+            .iter()
+            .flat_map(|&v| cryptflow_exec::fixedpoint::encode(v as f64, 12).to_le_bytes())
+            .collect()
+    };
+    let (ea, eb) = (enc(&xa), enc(&xb));
+    let (fa, fb) = (bit_freqs(&ea), bit_freqs(&eb));
+    let sigma = (0.5 / ea.len() as f64).sqrt();
+    assert!(
+        (0..8).any(|i| (fa[i] - fb[i]).abs() > 6.0 * sigma),
+        "the test could not catch a leak"
+    );
+}
