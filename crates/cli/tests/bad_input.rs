@@ -159,3 +159,31 @@ fn float_and_fixed_runs_write_outputs_and_json() {
     let t = cryptflow_ir::npy::read(&y).expect("output npy");
     assert_eq!(t.shape, [360, 10]);
 }
+
+#[test]
+fn unbound_symbolic_dimension() {
+    let d = tmpdir("symbolic");
+    let m = fixture("ops/symbolic_hw.onnx");
+    fails_with(&["compile", p(&m), "-o", p(&d.join("out"))], "--input-shape");
+    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+        .args(["compile", p(&m), "-o", p(&d.join("out")), "--input-shape", "1,3,5,7", "--json"])
+        .output()
+        .expect("compile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn keras_without_tf2onnx_names_the_pip_command() {
+    let d = tmpdir("keras");
+    let k = d.join("model.keras");
+    std::fs::write(&k, b"PK\x03\x04 not really a keras file").expect("write");
+    let x = fixture("digits/x_test.npy");
+    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+        .args(["run", p(&k), "-i", p(&x)])
+        .env("CRYPTFLOW_PYTHON", "/nonexistent/python3")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pip install") && err.contains("tf2onnx"), "{err}");
+}
