@@ -198,10 +198,11 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 
 /// Output size of a sliding window along one axis.
 pub fn window_out(len: usize, k: usize, stride: usize, dil: usize, pad_lo: usize, pad_hi: usize) -> Result<usize> {
-    let span = dil
-        .checked_mul(k.saturating_sub(1))
-        .map(|x| x + 1)
-        .unwrap_or(usize::MAX);
+    const LIMIT: usize = 1 << 28;
+    if [len, k, stride, dil, pad_lo, pad_hi].iter().any(|&v| v > LIMIT) {
+        return Err(Error::invalid("window, stride, dilation or padding out of range"));
+    }
+    let span = dil * k.saturating_sub(1) + 1;
     let padded = len + pad_lo + pad_hi;
     if k == 0 || stride == 0 || dil == 0 || span > padded {
         return Err(Error::invalid(format!(
