@@ -42,13 +42,9 @@ pub fn execute<B: Backend>(
                 }
                 Some(backend.input(node, data)?)
             }
-            Op::Weight { name } => {
-                let data = match weights {
-                    Some(w) => Some(w.get(name)?),
-                    None => None,
-                };
-                Some(backend.weight(node, data)?)
-            }
+            // weights are shared lazily, just before their first use, so the
+            // live set (and a party's memory) holds only the layers at hand
+            Op::Weight { .. } => None,
             Op::Softmax { axis } => {
                 let x = values[node.inputs[0]]
                     .as_ref()
@@ -58,6 +54,17 @@ pub fn execute<B: Backend>(
                 None
             }
             _ => {
+                for &i in &node.inputs {
+                    if values[i].is_none() {
+                        if let Op::Weight { name } = &graph.nodes[i].op {
+                            let data = match weights {
+                                Some(w) => Some(w.get(name)?),
+                                None => None,
+                            };
+                            values[i] = Some(backend.weight(&graph.nodes[i], data)?);
+                        }
+                    }
+                }
                 let ins: Vec<&B::Value> = node
                     .inputs
                     .iter()
