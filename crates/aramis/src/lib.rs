@@ -1,0 +1,47 @@
+//! Aramis: three-party computation with **malicious security with abort**,
+//! achieved cryptographically (no trusted hardware), for cryptflow's
+//! secure inference (P0 model owner, P1 data owner, P2 helper).
+//!
+//! # Threat model
+//!
+//! Three parties, at most one corrupt (honest majority), the corrupt one
+//! **malicious**: it may deviate arbitrarily (wrong or malformed messages,
+//! inconsistent shares, wrong products, lies in openings). Channels are
+//! private and authenticated (TLS in `cryptflow-net`). Guarantee: the honest
+//! parties either obtain the correct result, or all abort with
+//! [`AramisError::CheatingDetected`] before any output is released; the
+//! adversary learns nothing beyond its own inputs and (if no abort) its
+//! outputs, except with statistical error below 2^-53 per check. Not
+//! guaranteed: output delivery or fairness (a cheater can always force an
+//! abort), and hiding which check failed.
+//!
+//! # Construction
+//!
+//! SPDZ-wise replicated secret sharing over Z_2^(k+s), k = s = 64
+//! (arithmetic in `u128`): every secret `x` is held as replicated shares of
+//! `x` and of `alpha * x`, `alpha` a random shared MAC key never opened.
+//! Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer et al.
+//! CRYPTO 2018 §3); see [`protocols`] and `docs/PROTOCOLS.md`.
+//!
+//! # Modules
+//!
+//! - [`share`]: [`RShare`] / [`AuthShare`] and local linear operations;
+//! - [`party`]: the [`Aramis`] context (seeds, MAC key, flags, verdicts, counters);
+//! - [`protocols`]: input, `mul`, `mul_bilinear`, openings, `verify`, `output_to`;
+//! - [`cheat`]: deliberate deviations for tests and `--simulate-cheater`;
+//! - [`testing`]: three-thread harness over in-memory channels.
+//!
+//! Not in this step: truncation with MACs, comparisons / ReLU, the executor backend.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cheat;
+pub mod error;
+pub mod party;
+pub mod protocols;
+pub mod share;
+pub mod testing;
+
+pub use cheat::{Cheat, Deviation, Step};
+pub use error::{AramisError, Result};
+pub use party::{Aramis, Counters};
+pub use share::{lift, ring_gemm_u128, AuthShare, RShare};

@@ -1,0 +1,389 @@
+//! The Aramis party context: the semi-honest [`Party`] plumbing (pairwise PRG
+//! seeds, channel), the shared MAC key, the list of MAC relations still to
+//! check, the local check flags, the cheat hook and the counters.
+//!
+//! # Abort agreement
+//!
+//! A failed redundancy check (hash mismatch, malformed message) does not stop
+//! a party at once: it is recorded as a constant-time flag and the party goes
+//! on with the message schedule. At every checkpoint ([`Aramis::verify`], the
+//! end of [`Aramis::output_to`]) each party sends a one-byte verdict to both
+//! others and continues only if its own flags are clear **and** both verdicts
+//! it received are "ok". An honest party that saw cheating therefore makes the
+//! other honest party abort too (channels are authenticated), and nothing is
+//! released to anyone before a checkpoint that all honest parties passed.
+
+use crate::cheat::{Cheat, Deviation, Step};
+use crate::error::{AramisError, Result};
+use crate::share::{AuthShare, RShare};
+use cryptflow_mpc::{MpcError, Party, Prg};
+use cryptflow_net::{next, prev, Channel, PartyId};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+/// Names of the checks; a verdict byte `1 + index` reports a failure of `CHECKS[index]`.
+pub(crate) const CHECKS: [&str; 6] = [
+    "input sharing (receivers' cross-check)",
+    "opening (redundant component check)",
+    "MAC check",
+    "output opening (redundant component check)",
+    "malformed message",
+    "abort verdict",
+];
+pub(crate) const CHK_INPUT: usize = 0;
+pub(crate) const CHK_OPEN: usize = 1;
+pub(crate) const CHK_MAC: usize = 2;
+pub(crate) const CHK_OUTPUT: usize = 3;
+const CHK_MALFORMED: usize = 4;
+const CHK_VERDICT: usize = 5;
+
+const VERDICT_OK: u8 = 0;
+
+/// Hash length of the redundant-component digests.
+pub(crate) const HASH_LEN: usize = 32;
+
+/// Traffic and round counters of one party since setup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub messages_sent: u64,
+    /// Communication steps (equal at the three parties).
+    pub rounds: u64,
+}
+
+/// One party's Aramis context.
+pub struct Aramis {
+    pub(crate) p: Party,
+    /// This party's components of the MAC key `alpha` (a sharing of length 1).
+    pub(crate) alpha: RShare,
+    /// Authenticated sharings whose MAC relation the next check covers.
+    pub(crate) pending: Vec<AuthShare>,
+    /// Local redundancy checks not yet settled by a verdict: (check, passed).
+    flags: Vec<(usize, Choice)>,
+    /// Set once the session aborted; every later call fails with it.
+    aborted: Option<&'static str>,
+    /// The public step being run (for the cheat hook).
+    step: Step,
+    cheat: Option<Cheat>,
+    fired: bool,
+    rounds: u64,
+    released: u64,
+}
+
+impl std::fmt::Debug for Aramis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aramis")
+            .field("id", &self.id())
+            .field("rounds", &self.rounds)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `n` elements of Z_2^128 from a PRG (two words each, low word first).
+pub(crate) fn gen_u128(g: &mut Prg, n: usize) -> Vec<u128> {
+    let w = g.gen_u64(2 * n);
+    w.chunks_exact(2).map(|c| c[0] as u128 | (c[1] as u128) << 64).collect()
+}
+
+/// Domain-separated digest of a component sent in an opening.
+pub(crate) fn digest(tag: &[u8], bytes: &[u8]) -> [u8; HASH_LEN] {
+    let mut h = Sha256::new();
+    h.update(b"cryptflow-aramis/v1/");
+    h.update(tag);
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+    h.finalize().into()
+}
+
+pub(crate) fn u128s_to_bytes(v: &[u128]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(v.len() * 16);
+    for x in v {
+        m.extend_from_slice(&x.to_le_bytes());
+    }
+    m
+}
+
+pub(crate) fn u64s_to_bytes(v: &[u64]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(v.len() * 8);
+    for x in v {
+        m.extend_from_slice(&x.to_le_bytes());
+    }
+    m
+}
+
+fn bytes_to_u128s(m: &[u8]) -> Vec<u128> {
+    m.chunks_exact(16)
+        .map(|c| {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(c);
+            u128::from_le_bytes(w)
+        })
+        .collect()
+}
+
+pub(crate) fn u64s_from(m: &[u8]) -> Vec<u64> {
+    m.chunks_exact(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_le_bytes(w)
+        })
+        .collect()
+}
+
+impl Aramis {
+    /// Pairwise seed setup over `chan` with OS seeds (1 round, 48 bytes per
+    /// party, from `cryptflow_mpc::Party::setup`), then the MAC key.
+    pub fn setup(chan: Box<dyn Channel>) -> Result<Aramis> {
+        Ok(Aramis::from_party(Party::setup(chan)?))
+    }
+
+    /// Builds the context on a semi-honest party whose seeds are set up, and
+    /// draws the MAC key: `alpha = alpha_0 + alpha_1 + alpha_2` with component
+    /// `j` from the stream keyed by `k_j`, which only its two holders know. No
+    /// communication; uniform to any single party; never opened.
+    ///
+    /// A malicious party may have sent garbage seeds at setup: that only makes
+    /// its copies of the components disagree with its neighbours', which the
+    /// checks catch like any other inconsistent share.
+    pub fn from_party(mut p: Party) -> Aramis {
+        let a = gen_u128(p.prg_prev(), 1);
+        let b = gen_u128(p.prg_next(), 1);
+        Aramis {
+            p,
+            alpha: RShare { a, b },
+            pending: Vec::new(),
+            flags: Vec::new(),
+            aborted: None,
+            step: Step::Input,
+            cheat: None,
+            fired: false,
+            rounds: 0,
+            released: 0,
+        }
+    }
+
+    /// This party's number.
+    pub fn id(&self) -> PartyId {
+        self.p.id()
+    }
+
+    /// Configures this party to deviate (tests, `--simulate-cheater`).
+    pub fn set_cheat(&mut self, cheat: Option<Cheat>) {
+        self.cheat = cheat;
+        self.fired = false;
+    }
+
+    /// Counters since setup.
+    pub fn counters(&self) -> Counters {
+        let c = self.p.counters();
+        Counters {
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            messages_sent: c.messages_sent,
+            rounds: self.rounds,
+        }
+    }
+
+    /// Number of output-share messages this party sent to an output receiver.
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Number of authenticated elements whose MAC relation awaits the next check.
+    pub fn pending_elements(&self) -> usize {
+        self.pending.iter().map(|x| x.len()).sum()
+    }
+
+    // ---- session state ----------------------------------------------------
+
+    /// Fails if the session aborted; otherwise enters public step `s`.
+    pub(crate) fn enter(&mut self, s: Step) -> Result<()> {
+        if let Some(step) = self.aborted {
+            return Err(AramisError::CheatingDetected { step });
+        }
+        self.step = s;
+        Ok(())
+    }
+
+    pub(crate) fn flag(&mut self, check: usize, ok: Choice) {
+        self.flags.push((check, ok));
+    }
+
+    pub(crate) fn released_one(&mut self) {
+        self.released += 1;
+    }
+
+    /// Whether the configured cheat applies now (and marks it fired).
+    fn fire(&mut self, want: fn(&Deviation) -> bool) -> Option<Deviation> {
+        match self.cheat {
+            Some(c) if !self.fired && c.step == self.step && want(&c.deviation) => {
+                self.fired = true;
+                Some(c.deviation)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn fire_inconsistent(&mut self) -> bool {
+        self.fire(|d| matches!(d, Deviation::InconsistentShare)).is_some()
+    }
+
+    pub(crate) fn fire_add_error(&mut self) -> u128 {
+        match self.fire(|d| matches!(d, Deviation::AddError(_))) {
+            Some(Deviation::AddError(e)) => e,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn fire_lie(&mut self) -> u128 {
+        match self.fire(|d| matches!(d, Deviation::Lie(_))) {
+            Some(Deviation::Lie(e)) => e,
+            _ => 0,
+        }
+    }
+
+    // ---- randomness -------------------------------------------------------
+
+    /// A random sharing of `n` elements (component `j` from the stream `k_j`); no communication.
+    pub(crate) fn rand_rss(&mut self, n: usize) -> RShare {
+        let a = gen_u128(self.p.prg_prev(), n);
+        let b = gen_u128(self.p.prg_next(), n);
+        RShare { a, b }
+    }
+
+    /// Additive zero sharing `F(k_i) - F(k_{i+1})` of `n` elements.
+    pub(crate) fn zero_share(&mut self, n: usize) -> Vec<u128> {
+        let r = self.rand_rss(n);
+        zip_sub(&r.a, &r.b)
+    }
+
+    // ---- messaging --------------------------------------------------------
+
+    pub(crate) fn tick(&mut self) {
+        self.rounds += 1;
+    }
+
+    /// Sends a message; the `FlipBit` cheat flips a bit of the first one of its step.
+    pub(crate) fn send(&mut self, to: PartyId, mut msg: Vec<u8>) -> Result<()> {
+        if !msg.is_empty() && self.fire(|d| matches!(d, Deviation::FlipBit)).is_some() {
+            msg[0] ^= 1;
+        }
+        Ok(self.p.send_bytes(to, msg)?)
+    }
+
+    /// Receives exactly `len` bytes. A message of another length is a
+    /// deviation: it is flagged and zeros stand in for it (the checkpoint aborts).
+    pub(crate) fn recv(&mut self, from: PartyId, len: usize) -> Result<Vec<u8>> {
+        match self.p.recv_bytes(from, len) {
+            Ok(m) => Ok(m),
+            Err(MpcError::BadLength { .. }) => {
+                self.flag(CHK_MALFORMED, Choice::from(0));
+                Ok(vec![0; len])
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn send_u128s(&mut self, to: PartyId, v: &[u128]) -> Result<()> {
+        self.send(to, u128s_to_bytes(v))
+    }
+
+    pub(crate) fn recv_u128s(&mut self, from: PartyId, n: usize) -> Result<Vec<u128>> {
+        Ok(bytes_to_u128s(&self.recv(from, n * 16)?))
+    }
+
+    pub(crate) fn recv_hash(&mut self, from: PartyId) -> Result<[u8; HASH_LEN]> {
+        let m = self.recv(from, HASH_LEN)?;
+        let mut h = [0u8; HASH_LEN];
+        h.copy_from_slice(&m);
+        Ok(h)
+    }
+
+    /// Products: sends this party's 3-out-of-3 shares `z` (which include a
+    /// zero sharing) to `prev`, receives `next`'s: 1 round. The first `vals`
+    /// elements are value products, the rest MAC products (for the cheat hook).
+    pub(crate) fn reshare(&mut self, z: Vec<u128>, vals: usize) -> Result<RShare> {
+        let me = self.id();
+        let mut msg = z.clone();
+        let e = self.fire_add_error();
+        if vals > 0 {
+            msg[0] = msg[0].wrapping_add(e);
+        }
+        if msg.len() > vals {
+            let e = self.fire_lie();
+            msg[vals] = msg[vals].wrapping_add(e);
+        }
+        self.tick();
+        self.send_u128s(prev(me), &msg)?;
+        let b = self.recv_u128s(next(me), z.len())?;
+        Ok(RShare { a: z, b })
+    }
+
+    // ---- checkpoints ------------------------------------------------------
+
+    /// Settles all pending local flags: one round in which every party sends
+    /// a one-byte verdict to both others. Continues only if this party's flags
+    /// are clear and both peers say "ok"; otherwise the session aborts.
+    pub(crate) fn verdict(&mut self) -> Result<()> {
+        let ok = self.flags.iter().fold(Choice::from(1), |acc, (_, c)| acc & *c);
+        let local = if bool::from(ok) {
+            None
+        } else {
+            // Abort path only: which check failed is no secret.
+            self.flags.iter().find(|(_, c)| !bool::from(*c)).map(|(k, _)| *k)
+        };
+        self.flags.clear();
+        let code = local.map_or(VERDICT_OK, |k| 1 + k as u8);
+        let me = self.id();
+        self.tick();
+        self.send(next(me), vec![code])?;
+        self.send(prev(me), vec![code])?;
+        let mut failed = local;
+        for from in [prev(me), next(me)] {
+            let v = self.p.recv_bytes(from, 1);
+            let peer = match v {
+                Ok(m) if m[0] == VERDICT_OK => None,
+                Ok(m) => Some(
+                    (m[0] as usize)
+                        .checked_sub(1)
+                        .filter(|k| *k < CHECKS.len())
+                        .unwrap_or(CHK_VERDICT),
+                ),
+                Err(MpcError::BadLength { .. }) => Some(CHK_VERDICT),
+                Err(e) => return Err(e.into()),
+            };
+            failed = failed.or(peer);
+        }
+        match failed {
+            None => Ok(()),
+            Some(k) => {
+                let step = CHECKS[k];
+                self.aborted = Some(step);
+                self.pending.clear();
+                Err(AramisError::CheatingDetected { step })
+            }
+        }
+    }
+
+    pub(crate) fn ct_eq_hash(a: &[u8; HASH_LEN], b: &[u8; HASH_LEN]) -> Choice {
+        a.ct_eq(b)
+    }
+}
+
+pub(crate) fn zip_sub(x: &[u128], y: &[u128]) -> Vec<u128> {
+    x.iter().zip(y).map(|(p, q)| p.wrapping_sub(*q)).collect()
+}
+
+/// Local 3-out-of-3 share of the product: `x_i y_i + x_i y_{i+1} + x_{i+1} y_i`.
+pub(crate) fn mul_local(x: &RShare, y: &RShare) -> Vec<u128> {
+    (0..x.len())
+        .map(|j| {
+            x.a[j]
+                .wrapping_mul(y.a[j].wrapping_add(y.b[j]))
+                .wrapping_add(x.b[j].wrapping_mul(y.a[j]))
+        })
+        .collect()
+}

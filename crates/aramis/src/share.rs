@@ -1,0 +1,218 @@
+//! SPDZ-wise replicated shares over Z_2^128 (= Z_2^(k+s), k = s = 64).
+//!
+//! [`RShare`] is a 2-out-of-3 replicated sharing (Araki et al. CCS 2016 §2.2)
+//! of a vector over Z_2^128: `x = x0 + x1 + x2`, party `i` holds
+//! `(x_i, x_{i+1})` as `(a, b)`. [`AuthShare`] is a value together with its
+//! MAC: sharings of `x` and of `alpha * x` for the session's secret MAC key
+//! `alpha` (Chida et al. CRYPTO 2018 §3; over the ring as in SPDZ2k).
+//!
+//! Values of the application live in Z_2^64: a `u64` is lifted to `u128`
+//! (zero-extended) and results are read modulo 2^64. The top 64 bits are the
+//! statistical-security headroom of the MAC; they are never revealed.
+//!
+//! Linear operations are local and keep the MAC relation. `Debug` prints
+//! lengths only.
+
+use crate::error::{AramisError, Result};
+use cryptflow_net::PartyId;
+
+/// One party's replicated share of a vector over Z_2^128.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RShare {
+    /// Component `x_i`.
+    pub a: Vec<u128>,
+    /// Component `x_{i+1}`.
+    pub b: Vec<u128>,
+}
+
+impl std::fmt::Debug for RShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RShare(len={})", self.a.len())
+    }
+}
+
+fn zip(x: &[u128], y: &[u128], f: impl Fn(u128, u128) -> u128) -> Vec<u128> {
+    assert_eq!(x.len(), y.len(), "share length mismatch");
+    x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+}
+
+/// Lifts ring elements of Z_2^64 into Z_2^128.
+pub fn lift(v: &[u64]) -> Vec<u128> {
+    v.iter().map(|&x| x as u128).collect()
+}
+
+impl RShare {
+    pub fn len(&self) -> usize {
+        self.a.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+    }
+
+    pub fn zeros(n: usize) -> RShare {
+        RShare {
+            a: vec![0; n],
+            b: vec![0; n],
+        }
+    }
+
+    /// Public values `c` as a sharing: component 0 is `c`, the others 0.
+    pub fn from_public(id: PartyId, c: &[u128]) -> RShare {
+        let mut r = RShare::zeros(c.len());
+        match id {
+            0 => r.a = c.to_vec(),
+            2 => r.b = c.to_vec(),
+            _ => {}
+        }
+        r
+    }
+
+    pub fn add(&self, o: &RShare) -> RShare {
+        RShare {
+            a: zip(&self.a, &o.a, u128::wrapping_add),
+            b: zip(&self.b, &o.b, u128::wrapping_add),
+        }
+    }
+
+    pub fn sub(&self, o: &RShare) -> RShare {
+        RShare {
+            a: zip(&self.a, &o.a, u128::wrapping_sub),
+            b: zip(&self.b, &o.b, u128::wrapping_sub),
+        }
+    }
+
+    pub fn neg(&self) -> RShare {
+        RShare {
+            a: self.a.iter().map(|v| v.wrapping_neg()).collect(),
+            b: self.b.iter().map(|v| v.wrapping_neg()).collect(),
+        }
+    }
+
+    pub fn mul_const(&self, c: u128) -> RShare {
+        RShare {
+            a: self.a.iter().map(|v| v.wrapping_mul(c)).collect(),
+            b: self.b.iter().map(|v| v.wrapping_mul(c)).collect(),
+        }
+    }
+
+    pub fn mul_public(&self, c: &[u128]) -> RShare {
+        RShare {
+            a: zip(&self.a, c, u128::wrapping_mul),
+            b: zip(&self.b, c, u128::wrapping_mul),
+        }
+    }
+
+    pub fn slice(&self, r: std::ops::Range<usize>) -> RShare {
+        RShare {
+            a: self.a[r.clone()].to_vec(),
+            b: self.b[r].to_vec(),
+        }
+    }
+
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        if self.a.len() != self.b.len() {
+            return Err(AramisError::Shape(format!("{what}: share components differ in length")));
+        }
+        Ok(())
+    }
+}
+
+/// A MAC-authenticated replicated sharing: `v` shares `x`, `m` shares `alpha * x`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct AuthShare {
+    /// Sharing of the value.
+    pub v: RShare,
+    /// Sharing of `alpha * value`.
+    pub m: RShare,
+}
+
+impl std::fmt::Debug for AuthShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthShare(len={})", self.v.len())
+    }
+}
+
+impl AuthShare {
+    pub fn len(&self) -> usize {
+        self.v.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v.is_empty()
+    }
+
+    /// `self + o` (MACs add). Panics if the lengths differ.
+    pub fn add(&self, o: &AuthShare) -> AuthShare {
+        AuthShare {
+            v: self.v.add(&o.v),
+            m: self.m.add(&o.m),
+        }
+    }
+
+    /// `self - o`. Panics if the lengths differ.
+    pub fn sub(&self, o: &AuthShare) -> AuthShare {
+        AuthShare {
+            v: self.v.sub(&o.v),
+            m: self.m.sub(&o.m),
+        }
+    }
+
+    pub fn neg(&self) -> AuthShare {
+        AuthShare {
+            v: self.v.neg(),
+            m: self.m.neg(),
+        }
+    }
+
+    /// `self * c` for a public scalar of Z_2^64.
+    pub fn mul_const(&self, c: u64) -> AuthShare {
+        AuthShare {
+            v: self.v.mul_const(c as u128),
+            m: self.m.mul_const(c as u128),
+        }
+    }
+
+    /// `self * c` element-wise for public values of Z_2^64.
+    pub fn mul_public(&self, c: &[u64]) -> AuthShare {
+        let c = lift(c);
+        AuthShare {
+            v: self.v.mul_public(&c),
+            m: self.m.mul_public(&c),
+        }
+    }
+
+    /// Elements `r`.
+    pub fn slice(&self, r: std::ops::Range<usize>) -> AuthShare {
+        AuthShare {
+            v: self.v.slice(r.clone()),
+            m: self.m.slice(r),
+        }
+    }
+
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        self.v.check(what)?;
+        self.m.check(what)?;
+        if self.v.len() != self.m.len() {
+            return Err(AramisError::Shape(format!("{what}: value and MAC differ in length")));
+        }
+        Ok(())
+    }
+}
+
+/// Naive GEMM over Z_2^128: `a` is `m x k`, `b` is `k x n`, row-major.
+/// A bilinear map for [`crate::Aramis::mul_bilinear`] (tests, small layers).
+pub fn ring_gemm_u128(m: usize, k: usize, n: usize, a: &[u128], b: &[u128]) -> Vec<u128> {
+    assert_eq!(a.len(), m * k, "lhs is not m x k");
+    assert_eq!(b.len(), k * n, "rhs is not k x n");
+    let mut c = vec![0u128; m * n];
+    for i in 0..m {
+        for l in 0..k {
+            let av = a[i * k + l];
+            for (cv, bv) in c[i * n..(i + 1) * n].iter_mut().zip(&b[l * n..(l + 1) * n]) {
+                *cv = cv.wrapping_add(av.wrapping_mul(*bv));
+            }
+        }
+    }
+    c
+}

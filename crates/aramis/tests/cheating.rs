@@ -1,0 +1,157 @@
+//! The cheat matrix: for every step x deviation x cheating party, both honest
+//! parties end with `CheatingDetected` and the data owner gets no value.
+#![allow(clippy::unwrap_used)]
+
+use cryptflow_aramis::testing::run3;
+use cryptflow_aramis::{ring_gemm_u128, Aramis, AramisError, Cheat, Deviation, Result, Step};
+
+const DATA_OWNER: usize = 1;
+
+/// Exercises every public step once, in order: input (P0's weights, P1's
+/// data), multiplication, bilinear map, opening, output to the data owner.
+fn program(a: &mut Aramis) -> Result<Option<Vec<u64>>> {
+    let me = a.id();
+    let w = [3u64, u64::MAX, 1 << 40, 7, 11, 13];
+    let x = [5u64, 2, 1 << 33, 9, 1, 0];
+    let sw = a.input(0, (me == 0).then_some(&w[..]), 6)?;
+    let sx = a.input(1, (me == 1).then_some(&x[..]), 6)?;
+    let p = a.mul(&sx, &sw)?;
+    // (2 x 3) · (3 x 2)
+    let y = a.mul_bilinear(&sw, &sx, 4, |u, v| ring_gemm_u128(2, 3, 2, u, v))?;
+    let r = a.input(2, (me == 2).then_some(&[99u64; 4][..]), 4)?;
+    let masked = a.open_all(&y.add(&r))?;
+    assert_eq!(masked.len(), 4);
+    let out = p.slice(0..4).add(&y);
+    a.output_to(DATA_OWNER, &out)
+}
+
+fn expected() -> Vec<u64> {
+    let w = [3u64, u64::MAX, 1 << 40, 7, 11, 13];
+    let x = [5u64, 2, 1 << 33, 9, 1, 0];
+    let y: Vec<u64> = (0..2)
+        .flat_map(|i| {
+            (0..2).map(move |j| (0..3).fold(0u64, |s, l| s.wrapping_add(w[i * 3 + l].wrapping_mul(x[l * 2 + j]))))
+        })
+        .collect();
+    (0..4).map(|j| x[j].wrapping_mul(w[j]).wrapping_add(y[j])).collect()
+}
+
+#[test]
+fn honest_program_outputs_the_right_value() {
+    let r = run3(Some(1), [None; 3], |a| (program(a).unwrap(), a.released()));
+    assert_eq!(r[1].0, Some(expected()));
+    assert_eq!(r[0].0, None);
+    assert_eq!((r[0].1, r[1].1, r[2].1), (1, 0, 1));
+}
+
+/// Runs one cell of the matrix; returns what went wrong, or the checks the honest parties report.
+fn cell(cheater: usize, cheat: Cheat, seed: u64) -> std::result::Result<Vec<&'static str>, String> {
+    let mut seen = Vec::new();
+    let mut cheats = [None; 3];
+    cheats[cheater] = Some(cheat);
+    let res = run3(Some(seed), cheats, |a| (program(a), a.released()));
+    for (id, (r, released)) in res.iter().enumerate() {
+        if id == cheater {
+            if id == DATA_OWNER {
+                if let Ok(Some(_)) = r {
+                    return Err(format!("cheating data owner got a value: {cheat:?}"));
+                }
+            }
+            continue;
+        }
+        match r {
+            Err(AramisError::CheatingDetected { step }) => {
+                let msg = r.as_ref().unwrap_err().to_string();
+                assert!(
+                    msg.contains("cheating detected in") && msg.contains("no output released"),
+                    "{msg}"
+                );
+                seen.push(*step);
+            }
+            other => {
+                return Err(format!(
+                    "party {id} (honest) ended with {other:?} when party {cheater} ran {cheat:?}"
+                ))
+            }
+        }
+        if cheater == DATA_OWNER && *released != 0 {
+            return Err(format!(
+                "party {id} released output shares to the cheating data owner: {cheat:?}"
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+#[test]
+fn every_deviation_in_every_step_by_every_party_is_detected() {
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for step in Step::ALL {
+        for e in [1u128, 1 << 63, (1 << 64) | 1] {
+            for dev in Deviation::all(e) {
+                if e != 1 && matches!(dev, Deviation::FlipBit | Deviation::InconsistentShare) {
+                    continue;
+                }
+                for cheater in 0..3 {
+                    cells += 1;
+                    match cell(cheater, Cheat::new(step, dev), 1000 + cells) {
+                        Err(f) => failures.push(f),
+                        Ok(seen) => println!("{step:?} | {dev:?} | P{cheater} | {}", seen.join(" / ")),
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cells, 5 * 8 * 3);
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn an_aborted_session_stays_aborted() {
+    let mut cheats = [None; 3];
+    cheats[2] = Some(Cheat::new(Step::Mul, Deviation::AddError(1)));
+    let res = run3(Some(5), cheats, |a| {
+        let me = a.id();
+        let x = a.input(0, (me == 0).then_some(&[1u64, 2][..]), 2).unwrap();
+        let y = a.mul(&x, &x).unwrap();
+        let first = a.verify();
+        let again = a.mul(&y, &y);
+        (first, again)
+    });
+    for r in &res[..2] {
+        assert!(
+            matches!(r.0, Err(AramisError::CheatingDetected { step: "MAC check" })),
+            "{:?}",
+            r.0
+        );
+        assert!(matches!(r.1, Err(AramisError::CheatingDetected { .. })));
+    }
+}
+
+#[test]
+fn open_to_lies_are_detected() {
+    for cheater in [0usize, 2] {
+        let mut cheats = [None; 3];
+        cheats[cheater] = Some(Cheat::new(Step::Open, Deviation::Lie(1)));
+        let res = run3(Some(9), cheats, |a| {
+            let me = a.id();
+            let x = a.input(0, (me == 0).then_some(&[1u64, 2][..]), 2)?;
+            a.open_to(1, &x)?;
+            a.verify()
+        });
+        for (id, r) in res.iter().enumerate() {
+            if id != cheater {
+                assert!(
+                    matches!(r, Err(AramisError::CheatingDetected { .. })),
+                    "party {id}: {r:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Bytes and rounds of every Aramis protocol, against the semi-honest crate,
+//! measured from the channel counters (the table in docs/PROTOCOLS.md).
+#![allow(clippy::unwrap_used)]
+
+use cryptflow_aramis::testing::run3;
+use cryptflow_aramis::{ring_gemm_u128, Aramis, Counters};
+use cryptflow_mpc::testing::run3_seeded;
+use cryptflow_mpc::Party;
+
+const N: usize = 4096;
+
+/// Total bytes over the three parties and rounds of `op`, run after `prep`.
+fn aramis_cost<P, O>(prep: P, op: O) -> (u64, u64)
+where
+    P: Fn(&mut Aramis) -> Vec<cryptflow_aramis::AuthShare> + Sync,
+    O: Fn(&mut Aramis, &[cryptflow_aramis::AuthShare]) + Sync,
+{
+    let r = run3(Some(3), [None; 3], |a| {
+        let xs = prep(a);
+        let before = a.counters();
+        op(a, &xs);
+        let after = a.counters();
+        Counters {
+            bytes_sent: after.bytes_sent - before.bytes_sent,
+            rounds: after.rounds - before.rounds,
+            ..Counters::default()
+        }
+    });
+    assert!(r.iter().all(|c| c.rounds == r[0].rounds));
+    (r.iter().map(|c| c.bytes_sent).sum(), r[0].rounds)
+}
+
+fn semi_honest_bytes<O>(op: O) -> u64
+where
+    O: Fn(&mut Party) + Sync,
+{
+    let r = run3_seeded(3, |p| {
+        let before = p.counters();
+        op(p);
+        p.counters().bytes_sent - before.bytes_sent
+    });
+    r.iter().sum()
+}
+
+fn inputs(a: &mut Aramis) -> Vec<cryptflow_aramis::AuthShare> {
+    let me = a.id();
+    let v: Vec<u64> = (0..N as u64).collect();
+    let x = a.input(0, (me == 0).then_some(&v[..]), N).unwrap();
+    let y = a.input(1, (me == 1).then_some(&v[..]), N).unwrap();
+    vec![x, y]
+}
+
+#[test]
+fn costs_per_element() {
+    let n = N as u64;
+    let none = |_: &mut Aramis| Vec::new();
+    let input = aramis_cost(none, |a, _| {
+        let me = a.id();
+        let v = vec![5u64; N];
+        a.input(0, (me == 0).then_some(&v[..]), N).unwrap();
+    });
+    let mul = aramis_cost(inputs, |a, x| {
+        a.mul(&x[0], &x[1]).unwrap();
+    });
+    // 64 x 64 times 64 x 64: N output elements
+    let bil = aramis_cost(inputs, |a, x| {
+        a.mul_bilinear(&x[0], &x[1], N, |u, v| ring_gemm_u128(64, 64, 64, u, v))
+            .unwrap();
+    });
+    let open_all = aramis_cost(inputs, |a, x| {
+        a.open_all(&x[0]).unwrap();
+    });
+    let open_to = aramis_cost(inputs, |a, x| {
+        a.open_to(1, &x[0]).unwrap();
+    });
+    let verify = aramis_cost(inputs, |a, _| a.verify().unwrap());
+    let output = aramis_cost(inputs, |a, x| {
+        a.output_to(1, &x[0]).unwrap();
+    });
+
+    let sh_input = semi_honest_bytes(|p| {
+        let v = vec![5u64; N];
+        cryptflow_mpc::share_input(p, 0, (p.id() == 0).then_some(&v[..]), N).unwrap();
+    });
+    let sh_mul = semi_honest_bytes(|p| {
+        let x = cryptflow_mpc::AShare::zeros(N);
+        cryptflow_mpc::mul(p, &x, &x).unwrap();
+    });
+    let sh_open_all = semi_honest_bytes(|p| {
+        cryptflow_mpc::reveal_all(p, &cryptflow_mpc::AShare::zeros(N)).unwrap();
+    });
+    let sh_open_to = semi_honest_bytes(|p| {
+        cryptflow_mpc::reveal_to(p, 1, &cryptflow_mpc::AShare::zeros(N)).unwrap();
+    });
+
+    let rows = [
+        ("input (one owner)", input, sh_input),
+        ("mul", mul, sh_mul),
+        ("mul_bilinear (per output element)", bil, sh_mul),
+        ("open_all", open_all, sh_open_all),
+        ("open_to", open_to, sh_open_to),
+        ("verify (whole batch)", verify, 0),
+        ("output_to (verify + release)", output, sh_open_to),
+    ];
+    println!("| protocol | Aramis bytes total (n = {N}) | per element | rounds | semi-honest per element |");
+    for (name, (b, r), sh) in rows {
+        println!(
+            "| {name} | {b} | {:.3} | {r} | {:.3} |",
+            b as f64 / n as f64,
+            sh as f64 / n as f64
+        );
+    }
+    assert_eq!(input, (80 * n + 64, 2));
+    assert_eq!(mul, (96 * n, 1));
+    assert_eq!(bil, (96 * n, 1));
+    assert_eq!(open_all, (24 * n + 96, 1));
+    assert_eq!(open_to, (8 * n + 32, 1));
+    assert_eq!(verify, (390, 5));
+    assert_eq!(output, (8 * n + 32 + 390 + 6, 7));
+    assert_eq!(
+        (sh_input, sh_mul, sh_open_all, sh_open_to),
+        (8 * n, 24 * n, 24 * n, 8 * n)
+    );
+}
