@@ -12,6 +12,7 @@ pub mod executor;
 pub mod fixed;
 pub mod fixedpoint;
 pub mod float;
+pub mod kernel;
 pub mod passes;
 pub mod ring;
 

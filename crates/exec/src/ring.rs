@@ -1,9 +1,11 @@
 //! Dense kernels over a scalar type: f32 for the float backend, u64 with
 //! wrapping arithmetic (the ring Z_2^64) for fixed point and secret shares.
 //!
-//! Convolution is im2col followed by a GEMM; both parallelise over rows with
-//! rayon.
+//! Convolution is im2col followed by a GEMM. The GEMM dispatches on the
+//! scalar type ([`Scalar::gemm_into`]): u64 and f32 run the blocked kernels
+//! of [`crate::kernel`]; convolution runs images and groups in parallel.
 
+use crate::kernel;
 use cryptflow_ir::layout::ConvGeom;
 use rayon::prelude::*;
 
@@ -12,6 +14,12 @@ pub trait Scalar: Copy + Send + Sync + Default + 'static {
     /// acc + a * b (wrapping for ring elements).
     fn mul_add(acc: Self, a: Self, b: Self) -> Self;
     fn add(a: Self, b: Self) -> Self;
+
+    /// C[m,n] = A[m,k] * B[k,n] into `c` (overwritten), all row-major. The
+    /// default is the generic row loop; u64 and f32 run [`crate::kernel`].
+    fn gemm_into(m: usize, k: usize, n: usize, a: &[Self], b: &[Self], c: &mut [Self]) {
+        gemm_generic_into(m, k, n, a, b, c)
+    }
 }
 
 impl Scalar for f32 {
@@ -22,6 +30,9 @@ impl Scalar for f32 {
     #[inline(always)]
     fn add(a: f32, b: f32) -> f32 {
         a + b
+    }
+    fn gemm_into(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        kernel::gemm_f32_into(m, k, n, a, b, c)
     }
 }
 
@@ -34,17 +45,28 @@ impl Scalar for u64 {
     fn add(a: u64, b: u64) -> u64 {
         a.wrapping_add(b)
     }
+    fn gemm_into(m: usize, k: usize, n: usize, a: &[u64], b: &[u64], c: &mut [u64]) {
+        kernel::gemm_u64_into(kernel::Path::Auto, m, k, n, a, b, c)
+    }
 }
 
 /// C[m,n] = A[m,k] * B[k,n], all row-major.
 pub fn gemm<T: Scalar>(m: usize, k: usize, n: usize, a: &[T], b: &[T]) -> Vec<T> {
+    let mut c = vec![T::default(); m * n];
+    T::gemm_into(m, k, n, a, b, &mut c);
+    c
+}
+
+/// The generic GEMM (rows of C in parallel, the inner loop over n
+/// auto-vectorised): the default of [`Scalar::gemm_into`], and a baseline.
+pub fn gemm_generic_into<T: Scalar>(m: usize, k: usize, n: usize, a: &[T], b: &[T], c: &mut [T]) {
     assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
     assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
-    let mut c = vec![T::default(); m * n];
+    assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
+    c.fill(T::default());
     if n == 0 {
-        return c;
+        return;
     }
-    // Rows of C are independent; the inner loop over n auto-vectorises.
     let work = m * k * n;
     let body = |(i, row): (usize, &mut [T])| {
         let ai = &a[i * k..(i + 1) * k];
@@ -60,24 +82,90 @@ pub fn gemm<T: Scalar>(m: usize, k: usize, n: usize, a: &[T], b: &[T]) -> Vec<T>
     } else {
         c.chunks_mut(n).enumerate().for_each(body);
     }
-    c
+}
+
+/// The patch matrix [k_rows, oh*ow] of image `n`, group `grp`, zero where the
+/// window reads padding: the same matrix as [`ConvGeom::im2col`], built row
+/// by row (in parallel when large) with each row's in-bounds run copied
+/// as a slice. `cols` is resized to fit and every element overwritten.
+pub fn im2col<T: Scalar>(g: &ConvGeom, x: &[T], n: usize, grp: usize, cols: &mut Vec<T>) {
+    let (kr, pix) = (g.k_rows(), g.out_pixels());
+    if cols.len() != kr * pix {
+        cols.clear();
+        cols.resize(kr * pix, T::default());
+    }
+    if pix == 0 {
+        return;
+    }
+    let cg = g.c / g.groups;
+    let [sh, sw] = g.p.strides;
+    let [dh, dw] = g.p.dilations;
+    let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
+    let row = |(r, out): (usize, &mut [T])| {
+        let (ci, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let c = grp * cg + ci;
+        let plane = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
+        // Input column of output column xo: xo * sw + off - pl, in bounds
+        // for xo in lo..hi.
+        let off = kj * dw;
+        let lo = pl.saturating_sub(off).div_ceil(sw).min(g.ow);
+        let hi = (g.w + pl).saturating_sub(off).div_ceil(sw).clamp(lo, g.ow);
+        for (y, orow) in out.chunks_exact_mut(g.ow).enumerate() {
+            let iy = y * sh + ki * dh;
+            if iy < pt || iy - pt >= g.h {
+                orow.fill(T::default());
+                continue;
+            }
+            let src = &plane[(iy - pt) * g.w..(iy - pt + 1) * g.w];
+            orow[..lo].fill(T::default());
+            orow[hi..].fill(T::default());
+            let first = lo * sw + off - pl;
+            if sw == 1 {
+                orow[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+            } else {
+                for (o, &v) in orow[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                    *o = v;
+                }
+            }
+        }
+    };
+    if kr * pix >= 1 << 16 {
+        cols.par_chunks_mut(pix).enumerate().for_each(row);
+    } else {
+        cols.chunks_mut(pix).enumerate().for_each(row);
+    }
 }
 
 /// Convolution without bias: x NCHW, w OIHW; returns N x O x OH x OW.
+///
+/// Each (image, group) pair is an im2col into a reused patch buffer and one
+/// GEMM W[og, kr] x cols[kr, pixels] written straight into the output. The
+/// pairs run in parallel when there are several and each GEMM is small
+/// enough that splitting it would not already keep every thread busy.
 pub fn conv<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
     let og = g.o / g.groups;
     let kr = g.k_rows();
     let pix = g.out_pixels();
     let mut out = vec![T::default(); g.n * g.o * pix];
-    let mut cols = Vec::new();
-    for n in 0..g.n {
-        for grp in 0..g.groups {
-            g.im2col(x, n, grp, T::default(), &mut cols);
-            let wg = &w[grp * og * kr..(grp + 1) * og * kr];
-            let y = gemm(og, kr, pix, wg, &cols);
-            let base = (n * g.o + grp * og) * pix;
-            out[base..base + og * pix].copy_from_slice(&y);
-        }
+    if og * pix == 0 {
+        return out;
+    }
+    let pairs = g.n * g.groups;
+    let body = |cols: &mut Vec<T>, (idx, y): (usize, &mut [T])| {
+        let (n, grp) = (idx / g.groups, idx % g.groups);
+        im2col(g, x, n, grp, cols);
+        let wg = &w[grp * og * kr..(grp + 1) * og * kr];
+        T::gemm_into(og, kr, pix, wg, cols, y);
+    };
+    let threads = rayon::current_num_threads();
+    let per_pair = og * kr * pix;
+    if pairs > 1 && threads > 1 && (pairs >= 2 * threads || per_pair < kernel::PAR_WORK) {
+        out.par_chunks_mut(og * pix).enumerate().for_each_init(Vec::new, body);
+    } else {
+        let mut cols = Vec::new();
+        out.chunks_mut(og * pix)
+            .enumerate()
+            .for_each(|job| body(&mut cols, job));
     }
     out
 }
@@ -94,6 +182,35 @@ mod tests {
         assert_eq!(gemm(2, 3, 2, &a, &b), vec![58, 64, 139, 154]);
         let neg = [u64::MAX]; // -1
         assert_eq!(gemm(1, 1, 1, &neg, &[5]), vec![5u64.wrapping_neg()]);
+    }
+
+    #[test]
+    fn im2col_matches_layout_im2col() {
+        let shapes = [
+            ([1, 1], [1, 1], [0, 0, 0, 0], 1, [2, 3, 6, 7], [4, 3, 3, 3]),
+            ([2, 1], [1, 2], [1, 0, 2, 1], 2, [2, 4, 5, 7], [6, 2, 3, 2]),
+            ([2, 3], [1, 1], [1, 1, 1, 1], 1, [1, 3, 9, 10], [2, 3, 3, 3]),
+            ([3, 2], [2, 3], [4, 5, 3, 6], 3, [1, 6, 5, 4], [3, 2, 2, 3]),
+            ([1, 4], [1, 1], [0, 3, 0, 0], 1, [1, 1, 2, 3], [1, 1, 1, 2]),
+        ];
+        for (strides, dilations, pads, groups, xs, ks) in shapes {
+            let p = ConvParams {
+                strides,
+                dilations,
+                pads,
+                groups,
+            };
+            let g = ConvGeom::new(&xs, &ks, &p).expect("geometry");
+            let x: Vec<u64> = (1..=xs.iter().product::<usize>() as u64).collect();
+            let (mut want, mut got) = (Vec::new(), vec![7u64; 3]);
+            for n in 0..xs[0] {
+                for grp in 0..groups {
+                    g.im2col(&x, n, grp, 0, &mut want);
+                    im2col(&g, &x, n, grp, &mut got);
+                    assert_eq!(got, want, "{p:?} {xs:?} {ks:?} image {n} group {grp}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,328 @@
+//! Fast dense kernels behind [`crate::ring::gemm`] and [`crate::ring::conv`].
+//!
+//! The u64 GEMM (the ring Z_2^64, wrapping) is blocked in the usual way: a
+//! KC x NC block of B and an MC x KC block of A are packed into micro-panels
+//! (zero-padded at the edges), and a register-blocked micro-kernel computes
+//! one MR x NR tile of C per call. The micro-kernel is AVX-512 (`vpmullq`,
+//! 8 x 16) when the CPU has it, chosen at run time, and plain Rust otherwise
+//! (also when `CRYPTFLOW_NO_SIMD=1`). GEMMs with fewer than [`SMALL_M`] rows
+//! skip packing and stream B through a row kernel. Large GEMMs are split
+//! into row or column blocks of C run in parallel by rayon.
+//!
+//! Wrapping arithmetic is exact, so every path gives bit-identical results.
+//! The f32 GEMM is `matrixmultiply`'s, split over row blocks by rayon.
+//!
+//! All `unsafe` code is in `simd.rs`.
+
+mod portable;
+mod simd;
+
+use rayon::prelude::*;
+use simd::Avx512;
+use std::sync::OnceLock;
+
+/// Which implementation a u64 GEMM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// AVX-512 if the CPU has it and `CRYPTFLOW_NO_SIMD` is not set to
+    /// something other than `0`; the portable kernels otherwise.
+    Auto,
+    /// The AVX-512 kernels (the portable ones when the CPU lacks AVX-512).
+    Simd,
+    /// The plain-Rust kernels.
+    Portable,
+}
+
+/// Depth of a packed block (rows of B, columns of A).
+pub const KC: usize = 256;
+/// Rows of A packed at once (a multiple of both kernels' MR).
+pub const MC: usize = 128;
+/// Columns of B packed at once (a multiple of both kernels' NR).
+pub const NC: usize = 2048;
+/// GEMMs with fewer rows than this use the row kernel, without packing.
+pub const SMALL_M: usize = 4;
+/// Multiply-adds from which a GEMM is split across rayon's threads.
+pub const PAR_WORK: usize = 1 << 19;
+
+/// Whether the CPU has the AVX-512 features the SIMD micro-kernel needs.
+pub fn simd_available() -> bool {
+    Avx512::detect().is_some()
+}
+
+/// The path [`Path::Auto`] resolves to in this process: [`Path::Simd`] or
+/// [`Path::Portable`]. Reads `CRYPTFLOW_NO_SIMD` once.
+pub fn auto_path() -> Path {
+    static AUTO: OnceLock<Path> = OnceLock::new();
+    *AUTO.get_or_init(|| {
+        let off = std::env::var("CRYPTFLOW_NO_SIMD").is_ok_and(|v| !v.is_empty() && v != "0");
+        if !off && simd_available() {
+            Path::Simd
+        } else {
+            Path::Portable
+        }
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Kern {
+    Avx(Avx512),
+    Portable,
+}
+
+impl Kern {
+    fn new(path: Path) -> Kern {
+        let path = if path == Path::Auto { auto_path() } else { path };
+        match (path, Avx512::detect()) {
+            (Path::Simd, Some(k)) => Kern::Avx(k),
+            _ => Kern::Portable,
+        }
+    }
+    fn mr(self) -> usize {
+        match self {
+            Kern::Avx(_) => simd::MR,
+            Kern::Portable => portable::MR,
+        }
+    }
+    fn nr(self) -> usize {
+        match self {
+            Kern::Avx(_) => simd::NR,
+            Kern::Portable => portable::NR,
+        }
+    }
+    /// One tile of which only the first `cols` columns are used.
+    fn micro(self, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64], cols: usize) {
+        match self {
+            Kern::Avx(k) => k.micro(kc, a, b, tile, cols),
+            Kern::Portable => portable::micro(kc, a, b, tile),
+        }
+    }
+    fn row(self, a: &[u64], b: &[u64], ldb: usize, c: &mut [u64]) {
+        match self {
+            Kern::Avx(k) => k.row(a, b, ldb, c),
+            Kern::Portable => portable::row(a, b, ldb, c),
+        }
+    }
+}
+
+/// C[m,n] = A[m,k] * B[k,n] over Z_2^64, row-major, on the [`Path::Auto`] path.
+pub fn gemm_u64(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
+    gemm_u64_with(Path::Auto, m, k, n, a, b)
+}
+
+/// [`gemm_u64`] on a chosen path.
+pub fn gemm_u64_with(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut c = vec![0; m * n];
+    gemm_u64_into(path, m, k, n, a, b, &mut c);
+    c
+}
+
+/// The textbook triple loop (i, p, j), serial: the reference the fast paths
+/// are tested and benchmarked against.
+pub fn gemm_u64_naive(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
+    assert!(a.len() == m * k && b.len() == k * n, "gemm: operand sizes");
+    let mut c = vec![0u64; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let aip = a[i * k + p];
+            for j in 0..n {
+                c[i * n + j] = c[i * n + j].wrapping_add(aip.wrapping_mul(b[p * n + j]));
+            }
+        }
+    }
+    c
+}
+
+/// One parallel task: the C block of rows `i0..i0 + rows.len()` and columns
+/// `j0..j0 + rows[0].len()`, one slice per row.
+struct Job<'c> {
+    i0: usize,
+    j0: usize,
+    rows: Vec<&'c mut [u64]>,
+}
+
+/// C[m,n] = A[m,k] * B[k,n] over Z_2^64 into `c` (overwritten), row-major.
+pub fn gemm_u64_into(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u64], c: &mut [u64]) {
+    assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
+    assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
+    assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
+    c.fill(0);
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let kern = Kern::new(path);
+    let small = m < SMALL_M;
+    let (mr, nr) = if small { (1, kern.nr()) } else { (kern.mr(), kern.nr()) };
+
+    // Split C into about two tasks per thread, along the longer side first
+    // (a row split repacks B per task, a column split repacks A).
+    let threads = if m * k * n >= PAR_WORK {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let target = if threads > 1 { 2 * threads } else { 1 };
+    let (row_units, col_units) = (m.div_ceil(mr), n.div_ceil(nr));
+    let (rparts, cparts) = if m >= n {
+        let r = target.min(row_units);
+        (r, target.div_ceil(r).min(col_units))
+    } else {
+        let cp = target.min(col_units);
+        (target.div_ceil(cp).min(row_units), cp)
+    };
+    let rows_per = row_units.div_ceil(rparts) * mr;
+    let cols_per = col_units.div_ceil(cparts) * nr;
+
+    let mut jobs = Vec::new();
+    for (ri, block) in c.chunks_mut(rows_per * n).enumerate() {
+        let mut parts: Vec<Vec<&mut [u64]>> = (0..n.div_ceil(cols_per)).map(|_| Vec::new()).collect();
+        for row in block.chunks_mut(n) {
+            let mut rest = row;
+            for part in &mut parts {
+                let w = cols_per.min(rest.len());
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(w);
+                part.push(head);
+                rest = tail;
+            }
+        }
+        for (cj, rows) in parts.into_iter().enumerate() {
+            jobs.push(Job {
+                i0: ri * rows_per,
+                j0: cj * cols_per,
+                rows,
+            });
+        }
+    }
+    let run = |job: Job| {
+        if small {
+            row_job(kern, k, n, a, b, job)
+        } else {
+            packed_job(kern, k, n, a, b, job)
+        }
+    };
+    if jobs.len() == 1 {
+        jobs.into_iter().for_each(run);
+    } else {
+        jobs.into_par_iter().for_each(run);
+    }
+}
+
+fn row_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job) {
+    for (i, crow) in job.rows.iter_mut().enumerate() {
+        let ai = &a[(job.i0 + i) * k..(job.i0 + i + 1) * k];
+        kern.row(ai, &b[job.j0..], n, crow);
+    }
+}
+
+/// The blocked GEMM of one job: loops jc (NC) > pc (KC, pack B) > ic (MC,
+/// pack A) > jr (NR) > ir (MR, micro-kernel), adding each tile into C.
+fn packed_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job) {
+    let (mr, nr) = (kern.mr(), kern.nr());
+    let (mj, nj) = (job.rows.len(), job.rows.first().map_or(0, |r| r.len()));
+    if nj == 0 {
+        return;
+    }
+    let kcap = KC.min(k);
+    let mut bpack = vec![0u64; kcap * NC.min(nj).next_multiple_of(nr)];
+    let mut apack = vec![0u64; kcap * MC.min(mj).next_multiple_of(mr)];
+    let mut tile = [0u64; simd::MR * simd::NR];
+    for jc in (0..nj).step_by(NC) {
+        let nc = NC.min(nj - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_b(b, n, pc, kc, job.j0 + jc, nc, nr, &mut bpack);
+            for ic in (0..mj).step_by(MC) {
+                let mc = MC.min(mj - ic);
+                pack_a(a, k, job.i0 + ic, mc, pc, kc, mr, &mut apack);
+                for jr in 0..nc.div_ceil(nr) {
+                    let bp = &bpack[jr * nr * kc..(jr + 1) * nr * kc];
+                    let ncols = nr.min(nc - jr * nr);
+                    let col = jc + jr * nr;
+                    for ir in 0..mc.div_ceil(mr) {
+                        let ap = &apack[ir * mr * kc..(ir + 1) * mr * kc];
+                        kern.micro(kc, ap, bp, &mut tile, ncols);
+                        let nrows = mr.min(mc - ir * mr);
+                        let crows = &mut job.rows[ic + ir * mr..ic + ir * mr + nrows];
+                        for (crow, t) in crows.iter_mut().zip(tile.chunks_exact(nr)) {
+                            for (cv, &tv) in crow[col..col + ncols].iter_mut().zip(t) {
+                                *cv = cv.wrapping_add(tv);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs A[row0..row0+mc, pc..pc+kc] into MR-row micro-panels: element
+/// (r, p) of panel q at `q*mr*kc + p*mr + r`, zero rows past `mc`.
+#[allow(clippy::too_many_arguments)]
+fn pack_a(a: &[u64], k: usize, row0: usize, mc: usize, pc: usize, kc: usize, mr: usize, out: &mut [u64]) {
+    for q in 0..mc.div_ceil(mr) {
+        let panel = &mut out[q * mr * kc..(q + 1) * mr * kc];
+        for r in 0..mr {
+            let i = q * mr + r;
+            if i < mc {
+                let src = &a[(row0 + i) * k + pc..(row0 + i) * k + pc + kc];
+                for (dst, &v) in panel.iter_mut().skip(r).step_by(mr).zip(src) {
+                    *dst = v;
+                }
+            } else {
+                panel.iter_mut().skip(r).step_by(mr).for_each(|d| *d = 0);
+            }
+        }
+    }
+}
+
+/// Packs B[pc..pc+kc, col0..col0+nc] into NR-column micro-panels: element
+/// (p, j) of panel q at `q*nr*kc + p*nr + j`, zero columns past `nc`.
+#[allow(clippy::too_many_arguments)]
+fn pack_b(b: &[u64], n: usize, pc: usize, kc: usize, col0: usize, nc: usize, nr: usize, out: &mut [u64]) {
+    for q in 0..nc.div_ceil(nr) {
+        let panel = &mut out[q * nr * kc..(q + 1) * nr * kc];
+        let c0 = col0 + q * nr;
+        let w = nr.min(nc - q * nr);
+        for (p, dst) in panel.chunks_exact_mut(nr).enumerate() {
+            let src = &b[(pc + p) * n + c0..(pc + p) * n + c0 + w];
+            dst[..w].copy_from_slice(src);
+            dst[w..].fill(0);
+        }
+    }
+}
+
+/// C[m,n] = A[m,k] * B[k,n] in f32 into `c` (overwritten), row-major;
+/// split over row blocks by rayon when large. Fewer than [`SMALL_M`] rows
+/// take the generic row loop.
+pub fn gemm_f32_into(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
+    assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
+    assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if m < SMALL_M {
+        // matrixmultiply is slow for a few rows; the row loop streams B.
+        return crate::ring::gemm_generic_into(m, k, n, a, b, c);
+    }
+    let threads = rayon::current_num_threads();
+    if m * k * n < PAR_WORK || threads == 1 || m < 2 * simd::MR {
+        simd::sgemm(m, k, n, a, b, c);
+        return;
+    }
+    let rows = m.div_ceil(2 * threads).next_multiple_of(simd::MR);
+    c.par_chunks_mut(rows * n)
+        .zip(a.par_chunks(rows * k))
+        .for_each(|(cb, ab)| {
+            simd::sgemm(cb.len() / n, k, n, ab, b, cb);
+        });
+}
+
+/// [`gemm_f32_into`] returning a new matrix.
+pub fn gemm_f32(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    gemm_f32_into(m, k, n, a, b, &mut c);
+    c
+}
+
+#[cfg(test)]
+mod tests;

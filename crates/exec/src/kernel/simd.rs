@@ -1,0 +1,156 @@
+//! The only `unsafe` code of the kernels: the AVX-512 micro-kernel and row
+//! kernel for u64, and the call into `matrixmultiply` for f32.
+//!
+//! Every public function here is safe: it checks slice lengths itself and is
+//! only reachable through [`Avx512::detect`], which proves at run time that
+//! the CPU has the features the `#[target_feature]` functions are compiled for.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Rows of the AVX-512 micro-kernel's C tile.
+pub const MR: usize = 8;
+/// Columns of the AVX-512 micro-kernel's C tile (two 512-bit vectors).
+pub const NR: usize = 16;
+
+/// Proof that the running CPU has AVX-512 F and DQ. Only [`Avx512::detect`]
+/// makes one, so holding a value means the feature check has passed.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512(());
+
+impl Avx512 {
+    pub fn detect() -> Option<Avx512> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
+                return Some(Avx512(()));
+            }
+        }
+        None
+    }
+
+    /// `tile[i*NR + j] = sum_p a[p*MR + i] * b[p*NR + j]` (wrapping) for the
+    /// packed panels `a` (kc x MR) and `b` (kc x NR), for `j < cols`; with
+    /// `cols <= 8` only the first 8 columns of `tile` are written.
+    #[inline]
+    pub fn micro(self, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64], cols: usize) {
+        assert!(a.len() >= kc * MR && b.len() >= kc * NR && tile.len() >= MR * NR);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` exists only if `detect` found avx512f and avx512dq;
+        // the assert above guarantees every pointer offset `micro_8xv` forms
+        // (a: < kc*MR, b: < kc*NR, tile: < MR*NR) is in bounds.
+        unsafe {
+            if cols <= 8 {
+                micro_8xv::<1>(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr())
+            } else {
+                micro_8xv::<2>(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr())
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{kc}{a:?}{b:?}{tile:?}{cols}")
+    }
+
+    /// `c[j] += sum_p a[p] * b[p*ldb + j]` for `j < c.len()`: one row of C
+    /// for a GEMM with very few rows, where packing would not pay.
+    #[inline]
+    pub fn row(self, a: &[u64], b: &[u64], ldb: usize, c: &mut [u64]) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` proves avx512f/avx512dq are present; the callee is
+        // plain safe Rust compiled with those features enabled.
+        unsafe {
+            row_avx512(a, b, ldb, c)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}{ldb}{c:?}")
+    }
+}
+
+/// The register-blocked micro-kernel for an 8 x (8*V) tile, V = 1 or 2:
+/// 8*V zmm accumulators, V vectors of B and one broadcast A value per step,
+/// `vpmullq` + `vpaddq` per 8 lanes. B panels are NR wide whatever V is;
+/// V = 1 serves the last, narrow panel of a matrix and writes the first 8
+/// columns of each tile row only.
+///
+/// # Safety
+/// The CPU must support avx512f and avx512dq; `a` must be valid for
+/// `kc * MR` reads, `b` for `kc * NR` reads and `c` for `MR * NR` writes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn micro_8xv<const V: usize>(kc: usize, a: *const u64, b: *const u64, c: *mut u64) {
+    let mut acc = [[_mm512_setzero_si512(); V]; MR];
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..kc {
+        let mut bv = [_mm512_setzero_si512(); V];
+        for (v, x) in bv.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees `b` holds kc * NR values; `bp`
+            // has advanced by NR per finished step and v * 8 + 8 <= NR.
+            *x = unsafe { _mm512_loadu_si512(bp.add(v * 8).cast()) };
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: `ap` points at the MR values of this step (the caller
+            // guarantees kc * MR values in `a`), and i < MR.
+            let av = _mm512_set1_epi64(unsafe { *ap.add(i) } as i64);
+            for (r, &x) in row.iter_mut().zip(&bv) {
+                *r = _mm512_add_epi64(*r, _mm512_mullo_epi64(av, x));
+            }
+        }
+        // SAFETY: stays within (or one past the end of) the panels.
+        unsafe {
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (v, x) in row.iter().enumerate() {
+            // SAFETY: i < MR and v * 8 + 8 <= NR, so the 8 values written lie
+            // in the MR * NR the caller guarantees writable.
+            unsafe { _mm512_storeu_si512(c.add(i * NR + v * 8).cast(), *x) };
+        }
+    }
+}
+
+/// [`super::portable::row`] compiled for AVX-512 (LLVM vectorises its inner
+/// loops with `vpmullq`).
+///
+/// # Safety
+/// The CPU must support avx512f and avx512dq.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn row_avx512(a: &[u64], b: &[u64], ldb: usize, c: &mut [u64]) {
+    super::portable::row(a, b, ldb, c)
+}
+
+/// `c[m, n] = a[m, k] * b[k, n]` in f32, all row-major and contiguous,
+/// single-threaded, by `matrixmultiply` (run-time AVX/FMA detection inside).
+pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    // SAFETY: the assert above makes all three matrices exactly as large as
+    // the row-major strides (k,1), (n,1), (n,1) address; with beta = 0
+    // `c` is only written, and `c` does not alias `a` or `b` (&mut).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        )
+    }
+}

@@ -1,0 +1,184 @@
+use super::*;
+use crate::ring;
+use cryptflow_ir::layout::ConvGeom;
+use cryptflow_ir::ConvParams;
+use proptest::prelude::*;
+
+/// `len` pseudo-random ring elements from `seed`, about one in `1 << special`
+/// replaced by an edge value (u64::MAX, 0, 1, 2^63, small negatives).
+/// Generated here rather than element by element by proptest, which is slow
+/// for tens of thousands of elements.
+fn ring_values(len: usize, seed: u64, special: u32) -> Vec<u64> {
+    const EDGE: [u64; 6] = [u64::MAX, 0, 1, 1 << 63, u64::MAX - 1, u64::MAX - 15];
+    let mut s = seed | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if (s >> 32) & ((1 << special) - 1) == 0 {
+                EDGE[(s >> 56) as usize % EDGE.len()]
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
+type Case = (usize, usize, usize, Vec<u64>, Vec<u64>);
+
+/// (m, k, n, A, B) with sizes around the micro-tiles and the KC block edge.
+fn u64_case(max_m: usize, max_k: usize, max_n: usize) -> impl Strategy<Value = Case> {
+    (1..=max_m, 0..=max_k, 1..=max_n, any::<u64>(), 0u32..4).prop_map(|(m, k, n, seed, special)| {
+        let a = ring_values(m * k, seed, special);
+        let b = ring_values(k * n, seed.rotate_left(17) ^ 0x5555, special);
+        (m, k, n, a, b)
+    })
+}
+
+fn check_all_paths(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) {
+    let want = gemm_u64_naive(m, k, n, a, b);
+    for path in [Path::Simd, Path::Portable, Path::Auto] {
+        assert_eq!(gemm_u64_with(path, m, k, n, a, b), want, "{path:?} m={m} k={k} n={n}");
+    }
+    assert_eq!(ring::gemm(m, k, n, a, b), want, "ring::gemm m={m} k={k} n={n}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn u64_simd_matches_naive((m, k, n, a, b) in u64_case(40, 300, 70)) {
+        prop_assert_eq!(gemm_u64_with(Path::Simd, m, k, n, &a, &b), gemm_u64_naive(m, k, n, &a, &b));
+    }
+
+    #[test]
+    fn u64_portable_matches_naive((m, k, n, a, b) in u64_case(40, 300, 70)) {
+        prop_assert_eq!(gemm_u64_with(Path::Portable, m, k, n, &a, &b), gemm_u64_naive(m, k, n, &a, &b));
+    }
+
+    #[test]
+    fn u64_ring_gemm_matches_naive((m, k, n, a, b) in u64_case(12, 40, 40)) {
+        prop_assert_eq!(ring::gemm(m, k, n, &a, &b), gemm_u64_naive(m, k, n, &a, &b));
+    }
+
+    #[test]
+    fn f32_matches_f64_reference(
+        (m, k, n, a, b) in (1usize..=70, 0usize..=300, 1usize..=70).prop_flat_map(|(m, k, n)| (
+            Just(m), Just(k), Just(n),
+            prop::collection::vec(-1000.0f32..1000.0, m * k),
+            prop::collection::vec(-1000.0f32..1000.0, k * n),
+        ))
+    ) {
+        let c = ring::gemm(m, k, n, &a, &b);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut mag) = (0f64, 0f64);
+                for p in 0..k {
+                    let t = a[i * k + p] as f64 * b[p * n + j] as f64;
+                    exact += t;
+                    mag += t.abs();
+                }
+                let got = c[i * n + j] as f64;
+                prop_assert!((got - exact).abs() <= 1e-4 * mag.max(f64::MIN_POSITIVE), "({i},{j}): {got} vs {exact}");
+            }
+        }
+    }
+}
+
+#[test]
+fn u64_empty_and_degenerate_shapes() {
+    for (m, k, n) in [(0, 0, 0), (0, 5, 3), (3, 5, 0), (3, 0, 4), (1, 1, 1), (1, 0, 1)] {
+        let a: Vec<u64> = (0..m * k)
+            .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        let b: Vec<u64> = (0..k * n).map(|i| u64::MAX - i as u64).collect();
+        check_all_paths(m, k, n, &a, &b);
+    }
+    assert_eq!(gemm_u64(1, 1, 1, &[u64::MAX], &[u64::MAX]), vec![1]);
+}
+
+/// Shapes past every blocking constant (MC, KC, NC) and big enough to run in
+/// parallel, including the few-rows and one-column cases.
+#[test]
+fn u64_past_block_edges_and_parallel() {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |len: usize| -> Vec<u64> {
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            })
+            .collect()
+    };
+    for (m, k, n) in [
+        (MC + 9, KC + 3, 37),
+        (11, 2 * KC + 1, NC + 17),
+        (2, 700, 1500),
+        (3, 300, 2 * NC + 5),
+        (300, 200, 1),
+        (1, 5000, 3),
+    ] {
+        let (a, b) = (rnd(m * k), rnd(k * n));
+        check_all_paths(m, k, n, &a, &b);
+    }
+}
+
+#[test]
+fn u64_conv_matches_im2col_and_naive_gemm() {
+    let p = ConvParams {
+        strides: [1, 2],
+        dilations: [1, 1],
+        pads: [1, 1, 1, 0],
+        groups: 2,
+    };
+    let (n, c, h, w, o, kh, kw) = (3, 6, 9, 8, 10, 3, 3);
+    let g = ConvGeom::new(&[n, c, h, w], &[o, c / 2, kh, kw], &p).expect("geometry");
+    let x: Vec<u64> = (0..n * c * h * w)
+        .map(|i| (i as u64).wrapping_mul(0xdead_beef_cafe_f00d))
+        .collect();
+    let k: Vec<u64> = (0..o * c / 2 * kh * kw).map(|i| u64::MAX - 3 * i as u64).collect();
+    let y = ring::conv(&g, &x, &k);
+    let (og, kr, pix) = (o / 2, g.k_rows(), g.out_pixels());
+    let mut cols = Vec::new();
+    for ni in 0..n {
+        for grp in 0..2 {
+            g.im2col(&x, ni, grp, 0, &mut cols);
+            let want = gemm_u64_naive(og, kr, pix, &k[grp * og * kr..(grp + 1) * og * kr], &cols);
+            let base = (ni * o + grp * og) * pix;
+            assert_eq!(&y[base..base + og * pix], &want[..], "image {ni} group {grp}");
+        }
+    }
+}
+
+#[test]
+fn auto_path_is_resolved() {
+    let p = auto_path();
+    assert!(p == Path::Simd || p == Path::Portable);
+    if !simd_available() {
+        assert_eq!(p, Path::Portable);
+    }
+}
+
+/// `CRYPTFLOW_NO_SIMD=1` makes [`Path::Auto`] portable: checked in a child
+/// run of this test binary with the variable set (it is read once per process).
+#[test]
+fn no_simd_env_forces_portable() {
+    const NAME: &str = "kernel::tests::no_simd_env_forces_portable";
+    if std::env::var_os("CRYPTFLOW_NO_SIMD").is_some() {
+        assert_eq!(auto_path(), Path::Portable);
+        let (a, b) = (ring_values(37 * 45, 7, 2), ring_values(45 * 29, 8, 2));
+        assert_eq!(gemm_u64(37, 45, 29, &a, &b), gemm_u64_naive(37, 45, 29, &a, &b));
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", NAME, "--test-threads", "1"])
+        .env("CRYPTFLOW_NO_SIMD", "1")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}");
+}
