@@ -64,7 +64,7 @@ pub fn run(json: bool) -> Result<(), CliError> {
         .unwrap_or(63);
     let program = Program::new(g, scale).with_compare_bits(bits + 1 + crate::model::COMPARE_MARGIN_BITS);
     let t0 = Instant::now();
-    let run = crate::secure::run_loopback(&program, &w, &d.x)?;
+    let run = crate::secure::run_loopback(&program, &w, &d.x, json)?;
     let secs = t0.elapsed().as_secs_f64();
     let (pf, px, ps) = (argmax_rows(&yf), argmax_rows(&yx), argmax_rows(&run.output));
     let (af, ax, asec) = (

@@ -2,7 +2,10 @@
 //! and run it on one of the backends.
 
 mod demo;
+mod deploy;
+mod image;
 mod model;
+mod progress;
 mod secure;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +31,9 @@ pub enum CliError {
     Import(#[from] cryptflow_import::Error),
     #[error(transparent)]
     Exec(#[from] cryptflow_exec::Error),
+    /// Connecting to or running with the other parties.
+    #[error("{0}")]
+    Net(String),
 }
 
 #[derive(Parser)]
@@ -121,6 +127,48 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Make this party's identity: DIR/NAME.key (private, mode 0600) and DIR/NAME.crt (give it to the other parties).
+    Keygen {
+        /// The party's name, as in parties.toml (letters, digits, '-' and '.').
+        #[arg(long)]
+        name: String,
+        /// Folder for the two files (created if missing; existing files are never overwritten).
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+    },
+    /// Model owner (party 0): serve a compiled model (program.json + secret weights.bin) to one secure query.
+    ServeModel {
+        /// A folder made by `cryptflow compile`.
+        compiled: PathBuf,
+        #[command(flatten)]
+        party: deploy::PartyArgs,
+        /// Refuse a query of more samples than this.
+        #[arg(long)]
+        max_samples: Option<u64>,
+    },
+    /// Data owner (party 1): run a secure query on an input; only this party learns the output.
+    Query {
+        /// The public program: a compiled folder or its program.json (no weights needed).
+        program: PathBuf,
+        /// Input: a .npy batch in the model's layout, or one PNG/JPEG image (resized, scaled to [0, 1]).
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Where to write the float32 output (.npy).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// How an image input is resized to the model's input size.
+        #[arg(long, value_enum, default_value = "bilinear")]
+        resize: image::Resize,
+        #[command(flatten)]
+        party: deploy::PartyArgs,
+    },
+    /// Helper (party 2): take part in a secure query; holds the public program only and learns nothing.
+    HelpCompute {
+        /// The public program: a compiled folder or its program.json.
+        program: PathBuf,
+        #[command(flatten)]
+        party: deploy::PartyArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -151,6 +199,20 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             args,
             json,
         } => run(model, input, output, backend, args, json),
+        Cmd::Keygen { name, output } => deploy::keygen(&name, &output),
+        Cmd::ServeModel {
+            compiled,
+            party,
+            max_samples,
+        } => deploy::serve_model(&compiled, &party, max_samples),
+        Cmd::Query {
+            program,
+            input,
+            output,
+            resize,
+            party,
+        } => deploy::query(&program, &input, &output, resize, &party),
+        Cmd::HelpCompute { program, party } => deploy::help_compute(&program, &party),
     }
 }
 
@@ -235,10 +297,10 @@ fn run(
     let t0 = Instant::now();
     let mut secure_run = None;
     let y = match backend {
-        BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x)?,
-        BackendKind::Fixed => run_on(&mut FixedBackend::new(c.program.scale), &c.program, weights, &x)?,
+        BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x, json)?,
+        BackendKind::Fixed => run_on(&mut FixedBackend::new(c.program.scale), &c.program, weights, &x, json)?,
         BackendKind::ThreePc => {
-            let r = secure::run_loopback(&c.program, weights, &x)?;
+            let r = secure::run_loopback(&c.program, weights, &x, json)?;
             let y = r.output.clone();
             secure_run = Some(r);
             y
@@ -290,6 +352,23 @@ fn run(
     Ok(())
 }
 
-fn run_on<B: Backend>(b: &mut B, p: &Program, w: &Weights, x: &Tensor<f32>) -> Result<Tensor<f32>, CliError> {
-    Ok(run_batched(b, &p.graph, Some(w), x, &mut |_| {})?)
+/// Runs on a cleartext backend with a progress bar (when stderr is a terminal and not `json`).
+fn run_on<B: Backend>(
+    b: &mut B,
+    p: &Program,
+    w: &Weights,
+    x: &Tensor<f32>,
+    json: bool,
+) -> Result<Tensor<f32>, CliError> {
+    let batch = p
+        .graph
+        .input_ids()
+        .first()
+        .map(|&i| p.graph.nodes[i].shape[0])
+        .unwrap_or(1);
+    let samples = x.shape.first().copied().unwrap_or(1);
+    let mut bar = progress::Progress::new(b.name(), progress::passes(samples, batch), json);
+    let y = run_batched(b, &p.graph, Some(w), x, &mut |ev| bar.node(&ev));
+    bar.finish();
+    Ok(y?)
 }

@@ -2,9 +2,13 @@
 //! sockets: the same transport and party code as a three-machine deployment,
 //! with fresh throw-away identities.
 
+use crate::progress::{passes, Progress};
 use crate::CliError;
+use cryptflow_exec::executor::split_batch;
 use cryptflow_ir::{Program, Tensor, Weights};
-use cryptflow_mpc::backend::local::{run_local, PartyReport};
+use cryptflow_mpc::backend::local::{run_party, PartyReport};
+use cryptflow_mpc::backend::{DATA_OWNER, MODEL_OWNER};
+use cryptflow_mpc::Party;
 use cryptflow_net::keygen::generate;
 use cryptflow_net::{connect_all, Channel, Hello, PeerSpec, TlsOptions};
 use std::net::TcpListener;
@@ -74,13 +78,29 @@ pub fn loopback_channels(program: &Program, backend: &str) -> Result<Vec<Box<dyn
     results.into_iter().collect()
 }
 
-/// Runs `program` with the three parties over loopback TLS.
-pub fn run_loopback(program: &Program, weights: &Weights, input: &Tensor<f32>) -> Result<SecureRun, CliError> {
+/// Runs `program` with the three parties over loopback TLS; the data owner's
+/// progress is shown on a bar unless `json` (or stderr is not a terminal).
+pub fn run_loopback(
+    program: &Program,
+    weights: &Weights,
+    input: &Tensor<f32>,
+    json: bool,
+) -> Result<SecureRun, CliError> {
+    let g = &program.graph;
+    let want = g
+        .input_ids()
+        .first()
+        .map(|&i| g.nodes[i].shape.clone())
+        .ok_or_else(|| CliError::Usage("the model has no input".into()))?;
+    let (samples, _) = split_batch(&input.shape, &want)?;
     let t0 = Instant::now();
     let chans = loopback_channels(program, "3pc")?;
     let setup_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let reports = run_local(chans, program, weights, input)?;
+    let mut progress = Progress::new("3pc", passes(samples, want[0]), json);
+    let reports = run_threads(chans, program, weights, input, samples, &mut progress);
+    progress.finish();
+    let reports = reports?;
     let seconds = t1.elapsed().as_secs_f64();
     let output = reports
         .iter()
@@ -92,4 +112,55 @@ pub fn run_loopback(program: &Program, weights: &Weights, input: &Tensor<f32>) -
         seconds,
         setup_seconds,
     })
+}
+
+/// The three parties on threads over `chans` (index = party id); the data
+/// owner's thread feeds `progress`. The root cause wins: a party's own error
+/// before its peers' "closed".
+fn run_threads(
+    chans: Vec<Box<dyn Channel>>,
+    program: &Program,
+    weights: &Weights,
+    input: &Tensor<f32>,
+    samples: usize,
+    progress: &mut Progress,
+) -> Result<Vec<PartyReport>, CliError> {
+    let mut progress = Some(progress);
+    let results: Vec<Result<PartyReport, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chans
+            .into_iter()
+            .enumerate()
+            .map(|(id, chan)| {
+                let prog = if id == DATA_OWNER { progress.take() } else { None };
+                s.spawn(move || {
+                    let party = Party::setup(chan).map_err(|e| format!("party {id}: setup: {e}"))?;
+                    let w = (id == MODEL_OWNER).then_some(weights);
+                    let x = (id == DATA_OWNER).then_some(input);
+                    let mut prog = prog;
+                    run_party(party, program, w, x, samples, &mut |ev| {
+                        if let Some(p) = prog.as_deref_mut() {
+                            p.node(&ev);
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a party thread panicked".into())))
+            .collect()
+    });
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(rep) => reports.push(rep),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(e) = errors.into_iter().min_by_key(|e| e.contains("closed")) {
+        return Err(CliError::Net(e));
+    }
+    Ok(reports)
 }

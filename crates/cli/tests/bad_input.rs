@@ -166,7 +166,15 @@ fn unbound_symbolic_dimension() {
     let m = fixture("ops/symbolic_hw.onnx");
     fails_with(&["compile", p(&m), "-o", p(&d.join("out"))], "--input-shape");
     let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
-        .args(["compile", p(&m), "-o", p(&d.join("out")), "--input-shape", "1,3,5,7", "--json"])
+        .args([
+            "compile",
+            p(&m),
+            "-o",
+            p(&d.join("out")),
+            "--input-shape",
+            "1,3,5,7",
+            "--json",
+        ])
         .output()
         .expect("compile");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
