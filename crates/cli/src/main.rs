@@ -76,6 +76,7 @@ impl ModelArgs {
             },
             scale: self.scale,
             calibration: self.calibration.clone(),
+            float_only: false,
         }
     }
 }
@@ -260,8 +261,14 @@ fn compile(model: PathBuf, output: PathBuf, args: ModelArgs, json: bool) -> Resu
 
 /// Loads the model for running on `input`, binding a symbolic batch to the
 /// input's batch when the model is a file.
-fn load_for_input(model: &std::path::Path, input: &Tensor<f32>, args: &ModelArgs) -> Result<model::Compiled, CliError> {
+fn load_for_input(
+    model: &std::path::Path,
+    input: &Tensor<f32>,
+    args: &ModelArgs,
+    float_only: bool,
+) -> Result<model::Compiled, CliError> {
     let mut opts = args.options();
+    opts.float_only = float_only;
     if model::is_compiled_dir(model) || opts.import.input_shape.is_some() {
         return load_or_compile(model, &opts);
     }
@@ -287,7 +294,7 @@ fn run(
     json: bool,
 ) -> Result<(), CliError> {
     let x = npy::read(&input)?;
-    let c = load_for_input(&model, &x, &args)?;
+    let c = load_for_input(&model, &x, &args, matches!(backend, BackendKind::Float))?;
     let weights = c.weights.as_ref().ok_or_else(|| {
         CliError::Usage(format!(
             "{}: no weights.bin; a cleartext run needs the weights",

@@ -33,6 +33,8 @@ pub struct CompileOptions {
     pub import: ImportOptions,
     pub scale: ScaleChoice,
     pub calibration: Option<PathBuf>,
+    /// Skip the scale sweep and calibration (a float run never uses them).
+    pub float_only: bool,
 }
 
 pub struct Compiled {
@@ -80,6 +82,17 @@ pub fn load_or_compile(path: &Path, opts: &CompileOptions) -> Result<Compiled, C
         Some(p) => npy::read(p)?,
         None => generated_inputs(&shape, 16),
     };
+    if opts.float_only {
+        let scale = match opts.scale {
+            ScaleChoice::Fixed(s) => s,
+            ScaleChoice::Auto => 16,
+        };
+        return Ok(Compiled {
+            program: Program::new(graph, scale),
+            weights: Some(weights),
+            scale_reports: vec![],
+        });
+    }
     let (scale, reports) = match opts.scale {
         ScaleChoice::Fixed(s) => choose_scale(&graph, &weights, &calib, [s])?,
         ScaleChoice::Auto => choose_scale(&graph, &weights, &calib, SCALE_CANDIDATES)?,
