@@ -1,6 +1,7 @@
 //! `cryptflow`: compile a model into a public program and private weights,
 //! and run it on one of the backends.
 
+mod bench;
 mod demo;
 mod deploy;
 mod image;
@@ -100,6 +101,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark secure inference of one input: resnet50, densenet121, squeezenet, cifar, or a model file.
+    Bench {
+        model: String,
+        /// Print the result as one JSON object (with every layer).
+        #[arg(long)]
+        json: bool,
+        /// Where to write the per-layer SVG chart (default: bench-MODEL.svg).
+        #[arg(long)]
+        chart: Option<PathBuf>,
+        /// Fractional bits, or `auto`.
+        #[arg(long, default_value = "auto")]
+        scale: ScaleChoice,
+    },
     /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
     Compile {
         model: PathBuf,
@@ -186,6 +200,12 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Demo { json } => demo::run(json),
+        Cmd::Bench {
+            model,
+            json,
+            chart,
+            scale,
+        } => bench::run(&model, json, chart, scale),
         Cmd::Compile {
             model,
             output,

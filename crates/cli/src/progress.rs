@@ -14,6 +14,8 @@ pub struct Progress {
     passes: usize,
     pass: usize,
     last_index: Option<usize>,
+    /// Seconds spent in each node, in the order they ran (all passes).
+    pub node_seconds: Vec<(String, f64)>,
 }
 
 impl Progress {
@@ -30,11 +32,13 @@ impl Progress {
             passes: passes.max(1),
             pass: 0,
             last_index: None,
+            node_seconds: Vec::new(),
         }
     }
 
     /// Records one finished node.
     pub fn node(&mut self, ev: &NodeEvent) {
+        self.node_seconds.push((ev.node.name.clone(), ev.seconds));
         let Some(bar) = &self.bar else { return };
         if self.last_index.is_some_and(|last| ev.index <= last) {
             self.pass += 1;

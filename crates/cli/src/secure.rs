@@ -21,6 +21,8 @@ pub struct SecureRun {
     /// Wall time of the protocol (after the TLS connections are up).
     pub seconds: f64,
     pub setup_seconds: f64,
+    /// Seconds per node at the data owner, in execution order.
+    pub node_seconds: Vec<(String, f64)>,
 }
 
 impl SecureRun {
@@ -100,6 +102,7 @@ pub fn run_loopback(
     let mut progress = Progress::new("3pc", passes(samples, want[0]), json);
     let reports = run_threads(chans, program, weights, input, samples, &mut progress);
     progress.finish();
+    let node_seconds = std::mem::take(&mut progress.node_seconds);
     let reports = reports?;
     let seconds = t1.elapsed().as_secs_f64();
     let output = reports
@@ -111,6 +114,7 @@ pub fn run_loopback(
         reports,
         seconds,
         setup_seconds,
+        node_seconds,
     })
 }
 

@@ -70,3 +70,34 @@ fn demo_reports_equal_secure_and_float_accuracy() {
     assert_eq!(s, f, "{v}");
     assert_eq!(v["bytes_sent"].as_array().map(|a| a.len()), Some(3));
 }
+
+#[test]
+fn bench_reports_layers_totals_checks_and_a_chart() {
+    let dir = std::env::temp_dir().join(format!("cryptflow-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let chart = dir.join("chart.svg");
+    let m = fixture("digits/digits.onnx");
+    let s = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let v = run_json(&["bench", &s(&m), "--json", "--chart", &s(&chart)]);
+    for key in [
+        "model",
+        "seconds",
+        "bytes_total",
+        "peak_rss_bytes",
+        "top1_match",
+        "rounds",
+    ] {
+        assert!(!v[key].is_null(), "missing {key}: {v}");
+    }
+    assert_eq!(v["top1_match"], true, "{v}");
+    assert!(v["bytes_total"].as_u64().unwrap_or(0) > 0);
+    let layers = v["layers"].as_array().expect("layers");
+    assert!(
+        layers
+            .iter()
+            .any(|l| l["op"] == "Conv" && l["bytes"].as_u64().unwrap_or(0) > 0),
+        "{v}"
+    );
+    let svg = std::fs::read_to_string(&chart).expect("chart written");
+    assert!(svg.starts_with("<svg") && svg.contains("<rect"));
+}
