@@ -13,6 +13,15 @@
 //! | `AddError(e)` | `+e` on the `[alpha * x]` product's reshare | `+e` on the value product's reshare (additive attack) | `+e` on the component it sends | `+e` on the check's `alpha * w` reshare |
 //! | `Lie(e)` | receiver: false cross-check hash; owner: `+e` on the last MAC reshare element | `+e` on the MAC half of the reshare (tag forgery) | coordinated lie: `+e` on the component and on the hashed component | release senders: `+e` on the released component / hash; output receiver: coordinated lie in the check's zero-test opening |
 //!
+//! The steps added for truncation and comparisons:
+//!
+//! | deviation | trunc | bitgen | cmp-open | cmp-chain / select |
+//! | --- | --- | --- | --- | --- |
+//! | `FlipBit` | MAC reshare of the mask's high part | first MAC reshare of the pair bits | first component of the opening | first reshare |
+//! | `InconsistentShare` | uses a mask component differing from the other holder's | holds a pair bit differing from the other holder's (a non-bit) | sends a component differing from its copy | as mul |
+//! | `AddError(e)` | `+e` on the opened component | `+e` on the first XOR product | `+e` on the opened component | as mul |
+//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on a pair bit's MAC | coordinated lie on component and hash | as mul |
+//!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no
 //! protocol can detect.
@@ -30,11 +39,53 @@ pub enum Step {
     Open,
     /// [`crate::Aramis::output_to`] (MAC check, release, confirmation).
     Output,
+    /// [`crate::Aramis::trunc`] (masked opening, MAC of the mask's high part).
+    Trunc,
+    /// Comparison stage 1: authenticated random bits ([`crate::Aramis::random_bits`]).
+    BitGen,
+    /// Comparison stage 2: the masked opening of `x + 2^L + r`.
+    CmpOpen,
+    /// Comparison stage 3: the borrow chain against the public opening.
+    CmpChain,
+    /// Comparison stage 4: the product `DReLU(x) * x` (or a select).
+    Select,
 }
 
 impl Step {
     /// All steps, for test matrices.
-    pub const ALL: [Step; 5] = [Step::Input, Step::Mul, Step::Bilinear, Step::Open, Step::Output];
+    pub const ALL: [Step; 10] = [
+        Step::Input,
+        Step::Mul,
+        Step::Bilinear,
+        Step::Open,
+        Step::Output,
+        Step::Trunc,
+        Step::BitGen,
+        Step::CmpOpen,
+        Step::CmpChain,
+        Step::Select,
+    ];
+
+    /// Parses a step name as used by `--simulate-cheater PARTY:STEP:DEVIATION`.
+    pub fn parse(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|st| st.name() == s)
+    }
+
+    /// The step's name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Input => "input",
+            Step::Mul => "mul",
+            Step::Bilinear => "linear",
+            Step::Open => "open",
+            Step::Output => "output",
+            Step::Trunc => "trunc",
+            Step::BitGen => "bitgen",
+            Step::CmpOpen => "cmp-open",
+            Step::CmpChain => "cmp-chain",
+            Step::Select => "select",
+        }
+    }
 }
 
 /// How a cheating party deviates (see the module table).
@@ -51,6 +102,17 @@ pub enum Deviation {
 }
 
 impl Deviation {
+    /// Parses `flip-bit`, `inconsistent`, `add-error` or `lie` (error 1 for the last two).
+    pub fn parse(s: &str) -> Option<Deviation> {
+        match s {
+            "flip-bit" => Some(Deviation::FlipBit),
+            "inconsistent" => Some(Deviation::InconsistentShare),
+            "add-error" => Some(Deviation::AddError(1)),
+            "lie" => Some(Deviation::Lie(1)),
+            _ => None,
+        }
+    }
+
     /// One instance of every kind, with the given error for the ones that take one.
     pub fn all(e: u128) -> [Deviation; 4] {
         [

@@ -35,13 +35,15 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cheat;
+pub mod compare;
 pub mod error;
 pub mod party;
 pub mod protocols;
 pub mod share;
 pub mod testing;
+pub mod trunc;
 
 pub use cheat::{Cheat, Deviation, Step};
 pub use error::{AramisError, Result};
 pub use party::{Aramis, Counters};
-pub use share::{lift, ring_gemm_u128, AuthShare, RShare};
+pub use share::{lift, ring_gemm_u128, sx, AuthShare, RShare};

@@ -67,7 +67,6 @@ pub struct Aramis {
     step: Step,
     cheat: Option<Cheat>,
     fired: bool,
-    rounds: u64,
     released: u64,
 }
 
@@ -75,7 +74,7 @@ impl std::fmt::Debug for Aramis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Aramis")
             .field("id", &self.id())
-            .field("rounds", &self.rounds)
+            .field("rounds", &self.p.rounds())
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
@@ -160,9 +159,23 @@ impl Aramis {
             step: Step::Input,
             cheat: None,
             fired: false,
-            rounds: 0,
             released: 0,
         }
+    }
+
+    /// Starts accounting traffic and rounds under `label` (a layer name).
+    pub fn set_label(&mut self, label: &str) {
+        self.p.set_label(label);
+    }
+
+    /// Per-label counters (see `cryptflow_mpc::Party::label_counters`).
+    pub fn label_counters(&mut self) -> std::collections::BTreeMap<String, cryptflow_mpc::Counters> {
+        self.p.label_counters()
+    }
+
+    /// The whole-run counters in the semi-honest crate's type (for reports).
+    pub fn mpc_counters(&self) -> cryptflow_mpc::Counters {
+        self.p.counters()
     }
 
     /// This party's number.
@@ -183,7 +196,7 @@ impl Aramis {
             bytes_sent: c.bytes_sent,
             bytes_received: c.bytes_received,
             messages_sent: c.messages_sent,
-            rounds: self.rounds,
+            rounds: self.p.rounds(),
         }
     }
 
@@ -263,7 +276,7 @@ impl Aramis {
     // ---- messaging --------------------------------------------------------
 
     pub(crate) fn tick(&mut self) {
-        self.rounds += 1;
+        self.p.tick();
     }
 
     /// Sends a message; the `FlipBit` cheat flips a bit of the first one of its step.
@@ -308,8 +321,8 @@ impl Aramis {
     pub(crate) fn reshare(&mut self, z: Vec<u128>, vals: usize) -> Result<RShare> {
         let me = self.id();
         let mut msg = z.clone();
-        let e = self.fire_add_error();
         if vals > 0 {
+            let e = self.fire_add_error();
             msg[0] = msg[0].wrapping_add(e);
         }
         if msg.len() > vals {

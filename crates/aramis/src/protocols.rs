@@ -20,7 +20,7 @@ use crate::party::{
     digest, gen_u128, mul_local, u128s_to_bytes, u64s_from, u64s_to_bytes, Aramis, CHK_INPUT, CHK_MAC, CHK_OPEN,
     CHK_OUTPUT,
 };
-use crate::share::{lift, AuthShare, RShare};
+use crate::share::{lift, sx, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
 use subtle::ConstantTimeEq;
@@ -44,7 +44,7 @@ fn check_party(to: PartyId) -> Result<()> {
 
 impl Aramis {
     /// Local 3-out-of-3 share of `alpha * x` (no zero sharing yet).
-    fn alpha_local(&self, x: &RShare) -> Vec<u128> {
+    pub(crate) fn alpha_local(&self, x: &RShare) -> Vec<u128> {
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
         (0..x.len())
             .map(|j| {
@@ -62,6 +62,18 @@ impl Aramis {
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
         AuthShare {
             v: RShare::from_public(self.id(), &c),
+            m: RShare {
+                a: c.iter().map(|x| x.wrapping_mul(aa)).collect(),
+                b: c.iter().map(|x| x.wrapping_mul(ab)).collect(),
+            },
+        }
+    }
+
+    /// Public elements of Z_2^128 as an authenticated sharing (local).
+    pub(crate) fn public_wide(&self, c: &[u128]) -> AuthShare {
+        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
+        AuthShare {
+            v: RShare::from_public(self.id(), c),
             m: RShare {
                 a: c.iter().map(|x| x.wrapping_mul(aa)).collect(),
                 b: c.iter().map(|x| x.wrapping_mul(ab)).collect(),
@@ -111,7 +123,7 @@ impl Aramis {
             let c0 = gen_u128(self.p.prg_prev(), n);
             let c1 = gen_u128(self.p.prg_next(), n);
             let c2: Vec<u128> = (0..n)
-                .map(|j| (x[j] as u128).wrapping_sub(c0[j]).wrapping_sub(c1[j]))
+                .map(|j| sx(x[j]).wrapping_sub(c0[j]).wrapping_sub(c1[j]))
                 .collect();
             let mut second = c2.clone();
             if n > 0 && self.fire_inconsistent() {
@@ -168,6 +180,11 @@ impl Aramis {
     /// checked at the next checkpoint.
     pub fn mul(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
         self.enter(Step::Mul)?;
+        self.mul_raw(x, y)
+    }
+
+    /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
+    pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
         x.check("mul lhs")?;
         y.check("mul rhs")?;
         if x.len() != y.len() {
@@ -179,8 +196,13 @@ impl Aramis {
         }
         let n = x.len();
         let mut xv = x.v.clone();
-        if n > 0 && self.fire_inconsistent() {
-            xv.a[0] = xv.a[0].wrapping_add(1);
+        // The cheat needs an element where a different x component changes
+        // this party's product (y_i + y_(i+1) != 0); a product by zero
+        // components leaves every message unchanged, so it waits.
+        if let Some(j) = (0..n).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
+            if self.fire_inconsistent() {
+                xv.a[j] = xv.a[j].wrapping_add(1);
+            }
         }
         let mut z = mul_local(&xv, &y.v);
         z.extend(mul_local(&x.m, &y.v));
@@ -243,32 +265,36 @@ impl Aramis {
     /// and compares in constant time. `wide`: all 128 bits, else mod 2^64
     /// (components reduced mod 2^64 before sending: nothing above bit 64 is
     /// revealed). `comp_err`/`hash_err` are cheat hooks. 1 round.
-    fn open_all_raw(
+    pub(crate) fn open_all_raw(
         &mut self,
         x: &RShare,
-        wide: bool,
+        bits: u32,
         comp_err: u128,
         hash_err: u128,
         chk: usize,
     ) -> Result<Vec<u128>> {
         let me = self.id();
         let n = x.len();
-        let enc = |v: &[u128]| {
+        let wide = bits > 64;
+        let mask = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
+        // Components are reduced mod 2^bits before they leave (nothing above
+        // is revealed); the cheat hooks add their error after the reduction
+        // so that it always reaches the wire.
+        let enc = |v: &[u128], err: u128| {
+            let mut v: Vec<u128> = v.iter().map(|x| x & mask).collect();
+            if let Some(f) = v.first_mut() {
+                *f = f.wrapping_add(err);
+            }
             if wide {
-                u128s_to_bytes(v)
+                u128s_to_bytes(&v)
             } else {
-                u64s_to_bytes(&narrow(v))
+                u64s_to_bytes(&narrow(&v))
             }
         };
-        let mut comp = x.a.clone();
-        let mut hb = x.b.clone();
-        if n > 0 {
-            comp[0] = comp[0].wrapping_add(comp_err);
-            hb[0] = hb[0].wrapping_add(hash_err);
-        }
+        let (comp, hb) = (&x.a, &x.b);
         self.tick();
-        self.send(next(me), enc(&comp))?;
-        self.send(prev(me), digest(b"open", &enc(&hb)).to_vec())?;
+        self.send(next(me), enc(comp, comp_err))?;
+        self.send(prev(me), digest(b"open", &enc(hb, hash_err)).to_vec())?;
         let c_bytes = self.recv(prev(me), n * if wide { 16 } else { 8 })?;
         let h = self.recv_hash(next(me))?;
         self.flag(chk, Aramis::ct_eq_hash(&digest(b"open", &c_bytes), &h));
@@ -292,14 +318,7 @@ impl Aramis {
                 .collect()
         };
         Ok((0..n)
-            .map(|j| {
-                let s = x.a[j].wrapping_add(x.b[j]).wrapping_add(c[j]);
-                if wide {
-                    s
-                } else {
-                    s as u64 as u128
-                }
-            })
+            .map(|j| x.a[j].wrapping_add(x.b[j]).wrapping_add(c[j]) & mask)
             .collect())
     }
 
@@ -364,7 +383,7 @@ impl Aramis {
         }
         let e_add = self.fire_add_error();
         let e_lie = self.fire_lie();
-        let r = self.open_all_raw(&xv, false, e_add.wrapping_add(e_lie), e_lie, CHK_OPEN)?;
+        let r = self.open_all_raw(&xv, 64, e_add.wrapping_add(e_lie), e_lie, CHK_OPEN)?;
         self.pending.push(x.clone());
         Ok(narrow(&r))
     }
@@ -409,7 +428,7 @@ impl Aramis {
     /// 5. verdict round.
     fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool) -> Result<()> {
         let r = self.rand_rss(1);
-        let coin = self.open_all_raw(&r, true, 0, 0, CHK_MAC)?[0];
+        let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
         let mut g = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
         let mut u = RShare::zeros(1);
         let mut w = RShare::zeros(1);
@@ -431,7 +450,7 @@ impl Aramis {
         add_assign(&mut z, &self.zero_share(1));
         let tr = self.reshare(z, 1)?;
         let e = if lie_here { self.fire_lie() } else { 0 };
-        let opened = self.open_all_raw(&tr, true, e, e, CHK_MAC)?[0];
+        let opened = self.open_all_raw(&tr, 128, e, e, CHK_MAC)?[0];
         self.flag(CHK_MAC, opened.ct_eq(&0));
         self.pending.clear();
         self.verdict()

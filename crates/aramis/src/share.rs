@@ -6,9 +6,12 @@
 //! MAC: sharings of `x` and of `alpha * x` for the session's secret MAC key
 //! `alpha` (Chida et al. CRYPTO 2018 §3; over the ring as in SPDZ2k).
 //!
-//! Values of the application live in Z_2^64: a `u64` is lifted to `u128`
-//! (zero-extended) and results are read modulo 2^64. The top 64 bits are the
-//! statistical-security headroom of the MAC; they are never revealed.
+//! Values of the application live in Z_2^64: a `u64` is lifted to `u128` by
+//! **sign extension** and results are read modulo 2^64. Since fixed-point
+//! values are small signed integers and every operation is exact in
+//! Z_2^128, a shared value is then the exact integer, not just its residue
+//! mod 2^64; the truncation opens `x + r` mod 2^81 and relies on this (see
+//! `trunc`). The top bits are the statistical-security headroom of the MAC.
 //!
 //! Linear operations are local and keep the MAC relation. `Debug` prints
 //! lengths only.
@@ -36,9 +39,15 @@ fn zip(x: &[u128], y: &[u128], f: impl Fn(u128, u128) -> u128) -> Vec<u128> {
     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
 }
 
-/// Lifts ring elements of Z_2^64 into Z_2^128.
+/// Sign-extends one element of Z_2^64 (read as two's complement) into Z_2^128.
+#[inline(always)]
+pub fn sx(x: u64) -> u128 {
+    x as i64 as i128 as u128
+}
+
+/// Lifts ring elements of Z_2^64 into Z_2^128 (sign extension, see [`sx`]).
 pub fn lift(v: &[u64]) -> Vec<u128> {
-    v.iter().map(|&x| x as u128).collect()
+    v.iter().map(|&x| sx(x)).collect()
 }
 
 impl RShare {
@@ -110,6 +119,22 @@ impl RShare {
         }
     }
 
+    /// The sharings one after the other.
+    pub fn concat(xs: &[&RShare]) -> RShare {
+        RShare {
+            a: xs.iter().flat_map(|x| x.a.iter().copied()).collect(),
+            b: xs.iter().flat_map(|x| x.b.iter().copied()).collect(),
+        }
+    }
+
+    /// Applies the same public linear map to both components.
+    pub fn map(&self, f: impl Fn(&[u128]) -> Vec<u128>) -> RShare {
+        RShare {
+            a: f(&self.a),
+            b: f(&self.b),
+        }
+    }
+
     pub(crate) fn check(&self, what: &str) -> Result<()> {
         if self.a.len() != self.b.len() {
             return Err(AramisError::Shape(format!("{what}: share components differ in length")));
@@ -165,11 +190,11 @@ impl AuthShare {
         }
     }
 
-    /// `self * c` for a public scalar of Z_2^64.
+    /// `self * c` for a public scalar of Z_2^64 (sign-extended).
     pub fn mul_const(&self, c: u64) -> AuthShare {
         AuthShare {
-            v: self.v.mul_const(c as u128),
-            m: self.m.mul_const(c as u128),
+            v: self.v.mul_const(sx(c)),
+            m: self.m.mul_const(sx(c)),
         }
     }
 
@@ -187,6 +212,25 @@ impl AuthShare {
         AuthShare {
             v: self.v.slice(r.clone()),
             m: self.m.slice(r),
+        }
+    }
+
+    /// The sharings one after the other.
+    pub fn concat(xs: &[&AuthShare]) -> AuthShare {
+        let v: Vec<&RShare> = xs.iter().map(|x| &x.v).collect();
+        let m: Vec<&RShare> = xs.iter().map(|x| &x.m).collect();
+        AuthShare {
+            v: RShare::concat(&v),
+            m: RShare::concat(&m),
+        }
+    }
+
+    /// Applies the same public linear map (a layout op, a window sum) to the
+    /// four components; the MAC relation is kept.
+    pub fn map(&self, f: impl Fn(&[u128]) -> Vec<u128>) -> AuthShare {
+        AuthShare {
+            v: self.v.map(&f),
+            m: self.m.map(&f),
         }
     }
 

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use cryptflow_aramis::testing::run3;
-use cryptflow_aramis::{ring_gemm_u128, Aramis, AramisError, Cheat, Deviation, Result, Step};
+use cryptflow_aramis::{ring_gemm_u128, Aramis, AramisError, AuthShare, Cheat, Deviation, Result, Step};
 
 const DATA_OWNER: usize = 1;
 
@@ -21,9 +21,17 @@ fn program(a: &mut Aramis) -> Result<Option<Vec<u64>>> {
     let r = a.input(2, (me == 2).then_some(&[99u64; 4][..]), 4)?;
     let masked = a.open_all(&y.add(&r))?;
     assert_eq!(masked.len(), 4);
-    let out = p.slice(0..4).add(&y);
-    a.output_to(DATA_OWNER, &out)
+    // the fixed-point steps, on small values
+    let s = a.input(1, (me == 1).then_some(&SMALL[..]), 6)?;
+    let sq = a.mul(&s, &s)?;
+    let t = a.trunc(&sq, 4)?;
+    let relu = a.relu(&s, 24)?;
+    let max = a.max_pairwise(&s, &s.neg(), 24)?;
+    let exact = p.slice(0..4).add(&y).add(&relu.slice(0..4)).add(&max.slice(0..4));
+    a.output_to(DATA_OWNER, &AuthShare::concat(&[&exact, &t]))
 }
+
+const SMALL: [u64; 6] = [5, 3u64.wrapping_neg(), 1000, 70000u64.wrapping_neg(), 0, 123456];
 
 fn expected() -> Vec<u64> {
     let w = [3u64, u64::MAX, 1 << 40, 7, 11, 13];
@@ -33,13 +41,26 @@ fn expected() -> Vec<u64> {
             (0..2).map(move |j| (0..3).fold(0u64, |s, l| s.wrapping_add(w[i * 3 + l].wrapping_mul(x[l * 2 + j]))))
         })
         .collect();
-    (0..4).map(|j| x[j].wrapping_mul(w[j]).wrapping_add(y[j])).collect()
+    (0..4)
+        .map(|j| {
+            let sj = SMALL[j] as i64;
+            x[j].wrapping_mul(w[j])
+                .wrapping_add(y[j])
+                .wrapping_add(sj.max(0) as u64)
+                .wrapping_add(sj.abs() as u64)
+        })
+        .collect()
 }
 
 #[test]
 fn honest_program_outputs_the_right_value() {
     let r = run3(Some(1), [None; 3], |a| (program(a).unwrap(), a.released()));
-    assert_eq!(r[1].0, Some(expected()));
+    let got = r[1].0.clone().unwrap();
+    assert_eq!(got[..4], expected()[..]);
+    for (g, v) in got[4..].iter().zip(SMALL) {
+        let want = (v as i64) * (v as i64) >> 4;
+        assert!((-1..=2).contains(&(*g as i64 - want)), "trunc: {} vs {want}", *g as i64);
+    }
     assert_eq!(r[0].0, None);
     assert_eq!((r[0].1, r[1].1, r[2].1), (1, 0, 1));
 }
@@ -86,7 +107,7 @@ fn cell(cheater: usize, cheat: Cheat, seed: u64) -> std::result::Result<Vec<&'st
 #[test]
 fn every_deviation_in_every_step_by_every_party_is_detected() {
     let mut failures = Vec::new();
-    let mut cells = 0;
+    let mut cells = 0u64;
     for step in Step::ALL {
         for e in [1u128, 1 << 63, (1 << 64) | 1] {
             for dev in Deviation::all(e) {
@@ -103,7 +124,7 @@ fn every_deviation_in_every_step_by_every_party_is_detected() {
             }
         }
     }
-    assert_eq!(cells, 5 * 8 * 3);
+    assert_eq!(cells as usize, Step::ALL.len() * 8 * 3);
     assert!(
         failures.is_empty(),
         "{} of {cells} cells failed:\n{}",

@@ -50,6 +50,18 @@ impl Scalar for u64 {
     }
 }
 
+/// Z_2^128, for the Aramis backend's MAC-carrying shares (generic GEMM).
+impl Scalar for u128 {
+    #[inline(always)]
+    fn mul_add(acc: u128, a: u128, b: u128) -> u128 {
+        acc.wrapping_add(a.wrapping_mul(b))
+    }
+    #[inline(always)]
+    fn add(a: u128, b: u128) -> u128 {
+        a.wrapping_add(b)
+    }
+}
+
 /// C[m,n] = A[m,k] * B[k,n], all row-major.
 pub fn gemm<T: Scalar>(m: usize, k: usize, n: usize, a: &[T], b: &[T]) -> Vec<T> {
     let mut c = vec![T::default(); m * n];

@@ -219,8 +219,9 @@ impl Party {
         z
     }
 
-    /// Marks the start of a new communication step (every party calls it).
-    pub(crate) fn tick(&mut self) {
+    /// Marks the start of a new communication step (every party calls it;
+    /// public for protocol crates built on this party, such as Aramis).
+    pub fn tick(&mut self) {
         self.rounds += 1;
     }
 
