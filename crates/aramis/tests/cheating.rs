@@ -47,7 +47,7 @@ fn expected() -> Vec<u64> {
             x[j].wrapping_mul(w[j])
                 .wrapping_add(y[j])
                 .wrapping_add(sj.max(0) as u64)
-                .wrapping_add(sj.abs() as u64)
+                .wrapping_add(sj.unsigned_abs())
         })
         .collect()
 }
@@ -58,7 +58,7 @@ fn honest_program_outputs_the_right_value() {
     let got = r[1].0.clone().unwrap();
     assert_eq!(got[..4], expected()[..]);
     for (g, v) in got[4..].iter().zip(SMALL) {
-        let want = (v as i64) * (v as i64) >> 4;
+        let want = ((v as i64) * (v as i64)) >> 4;
         assert!((-1..=2).contains(&(*g as i64 - want)), "trunc: {} vs {want}", *g as i64);
     }
     assert_eq!(r[0].0, None);
