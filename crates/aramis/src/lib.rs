@@ -34,6 +34,7 @@
 //! Not in this step: truncation with MACs, comparisons / ReLU, the executor backend.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod cheat;
 pub mod compare;
 pub mod error;

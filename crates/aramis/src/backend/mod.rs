@@ -1,0 +1,153 @@
+//! The `3pc-malicious` backend: one party's side of a program's evaluation
+//! with Aramis (malicious security with abort).
+//!
+//! Same roles and the same fixed-point arithmetic as the semi-honest `3pc`
+//! backend (`cryptflow_mpc::backend`): party 0 shares the weights, party 1
+//! the input and alone receives the output, party 2 helps. Every tensor is an
+//! [`AuthShare`] (value and MAC over Z_2^128). Ops map onto the Aramis
+//! protocols: inputs with the receivers' cross-check, `mul_bilinear` for
+//! Conv/MatMul, `mul`, `trunc`, `relu`/`max_pairwise` (DReLU by masked
+//! opening), layout ops locally on the four components, and `output_to`
+//! (MAC check of everything computed, then release to the data owner).
+//! A checkpoint (`verify`) also runs whenever the sharings awaiting the
+//! batched check exceed [`VERIFY_EVERY_ELEMENTS`], which bounds the memory
+//! they hold.
+
+pub mod local;
+mod ops;
+
+use crate::{Aramis, AramisError, AuthShare};
+use cryptflow_exec::fixedpoint::{decode, encode};
+use cryptflow_exec::{Backend, Error, Result};
+use cryptflow_ir::{Node, Op, Tensor};
+
+pub const MODEL_OWNER: usize = 0;
+pub const DATA_OWNER: usize = 1;
+pub const HELPER: usize = 2;
+
+/// A checkpoint runs once this many elements await the batched MAC check.
+pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 22;
+
+/// A party's authenticated shares of a tensor.
+#[derive(Clone)]
+pub struct MShared {
+    pub shape: Vec<usize>,
+    pub s: AuthShare,
+}
+
+impl std::fmt::Debug for MShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MShared{:?}", self.shape)
+    }
+}
+
+/// One party's `3pc-malicious` backend.
+pub struct MaliciousBackend {
+    pub aramis: Aramis,
+    pub scale: u32,
+    /// Width of secure comparisons (see `Program::compare_bits`).
+    pub compare_bits: u32,
+}
+
+pub(crate) fn node_err(node: &Node, e: AramisError) -> Error {
+    Error::node(node, e)
+}
+
+impl MaliciousBackend {
+    pub fn new(aramis: Aramis, scale: u32, compare_bits: u32) -> Self {
+        MaliciousBackend {
+            aramis,
+            scale,
+            compare_bits,
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.aramis.id()
+    }
+
+    fn share_from(&mut self, node: &Node, owner: usize, data: Option<&Tensor<f32>>) -> Result<MShared> {
+        let n: usize = node.shape.iter().product();
+        if self.id() == owner && data.is_none() {
+            return Err(Error::node(node, "this party holds the value but was given none"));
+        }
+        let enc: Option<Vec<u64>> = match (self.id() == owner, data) {
+            (true, Some(t)) => Some(t.data.iter().map(|&v| encode(v as f64, self.scale)).collect()),
+            _ => None,
+        };
+        let s = self
+            .aramis
+            .input(owner, enc.as_deref(), n)
+            .map_err(|e| node_err(node, e))?;
+        Ok(MShared {
+            shape: node.shape.clone(),
+            s,
+        })
+    }
+}
+
+impl Backend for MaliciousBackend {
+    type Value = MShared;
+
+    fn name(&self) -> &'static str {
+        "3pc-malicious"
+    }
+
+    fn input(&mut self, node: &Node, data: Option<&Tensor<f32>>) -> Result<MShared> {
+        self.aramis.set_label(&node.name);
+        self.share_from(node, DATA_OWNER, data)
+    }
+
+    fn weight(&mut self, node: &Node, data: Option<&Tensor<f32>>) -> Result<MShared> {
+        self.aramis.set_label(&node.name);
+        self.share_from(node, MODEL_OWNER, data)
+    }
+
+    fn output(&mut self, node: &Node, value: &MShared) -> Result<Option<Tensor<f32>>> {
+        self.aramis.set_label(&format!("{}.reveal", node.name));
+        let r = self
+            .aramis
+            .output_to(DATA_OWNER, &value.s)
+            .map_err(|e| node_err(node, e))?;
+        let s = self.scale;
+        Ok(r.map(|v| Tensor {
+            shape: value.shape.clone(),
+            data: v.iter().map(|&x| decode(x, s) as f32).collect(),
+        }))
+    }
+
+    fn eval(&mut self, node: &Node, x: &[&MShared]) -> Result<MShared> {
+        self.aramis.set_label(&node.name);
+        let s = match &node.op {
+            Op::Conv(p) => ops::conv(self, node, x, p)?,
+            Op::MatMul => ops::matmul(self, node, x)?,
+            Op::Add | Op::Sub => ops::add_sub(node, x)?,
+            Op::Mul => ops::mul(self, node, x)?,
+            Op::AvgPool {
+                pool,
+                count_include_pad,
+            } => ops::avg_pool(self, node, x[0], pool, *count_include_pad)?,
+            Op::GlobalAvgPool => ops::global_avg_pool(self, node, x[0])?,
+            Op::Relu => ops::relu(self, node, x[0])?,
+            Op::Clip { min, max } => ops::clip(self, node, x[0], *min, *max)?,
+            Op::LeakyRelu { alpha } => ops::leaky_relu(self, node, x[0], *alpha)?,
+            Op::Sigmoid => ops::piecewise(self, node, x[0], &cryptflow_exec::fixedpoint::sigmoid_table())?,
+            Op::Tanh => ops::piecewise(self, node, x[0], &cryptflow_exec::fixedpoint::tanh_table())?,
+            Op::MaxPool(p) => ops::max_pool(self, node, x[0], p)?,
+            Op::Concat { .. } | Op::Reshape | Op::Transpose { .. } | Op::Pad { .. } => ops::movement(self, node, x)?,
+            Op::Input { .. } | Op::Weight { .. } | Op::Softmax { .. } => {
+                return Err(Error::node(node, "not evaluated by a backend"))
+            }
+        };
+        if s.s.len() != node.shape.iter().product::<usize>() {
+            return Err(Error::node(node, "internal: result has the wrong size"));
+        }
+        if self.aramis.pending_elements() > VERIFY_EVERY_ELEMENTS {
+            self.aramis.verify().map_err(|e| node_err(node, e))?;
+        }
+        Ok(MShared {
+            shape: node.shape.clone(),
+            s: s.s,
+        })
+    }
+}
