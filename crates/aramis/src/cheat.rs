@@ -102,6 +102,16 @@ pub enum Deviation {
 }
 
 impl Deviation {
+    /// The deviation's name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Deviation::FlipBit => "flip-bit",
+            Deviation::InconsistentShare => "inconsistent",
+            Deviation::AddError(_) => "add-error",
+            Deviation::Lie(_) => "lie",
+        }
+    }
+
     /// Parses `flip-bit`, `inconsistent`, `add-error` or `lie` (error 1 for the last two).
     pub fn parse(s: &str) -> Option<Deviation> {
         match s {

@@ -60,7 +60,13 @@ struct Row {
     rounds: u64,
 }
 
-pub fn run(model_arg: &str, json: bool, chart: Option<PathBuf>, scale: ScaleChoice) -> Result<(), CliError> {
+pub fn run(
+    model_arg: &str,
+    json: bool,
+    chart: Option<PathBuf>,
+    scale: ScaleChoice,
+    protocol: crate::secure::Protocol,
+) -> Result<(), CliError> {
     let t_all = Instant::now();
     let (path, input_path, cache_dir, label) = match known(model_arg) {
         Some(stem) => {
@@ -107,7 +113,7 @@ pub fn run(model_arg: &str, json: bool, chart: Option<PathBuf>, scale: ScaleChoi
     };
     let yf = run_batched(&mut FloatBackend::default(), g, Some(weights), &x, &mut |_| {})?;
     let yx = run_batched(&mut FixedBackend::new(program.scale), g, Some(weights), &x, &mut |_| {})?;
-    let run = crate::secure::run_loopback(program, weights, &x, json)?;
+    let run = crate::secure::run_loopback(program, weights, &x, json, protocol, None)?;
     let peak = peak_rss_bytes();
     let top1_match = argmax_rows(&run.output) == argmax_rows(&yf);
     let top1_fixed = argmax_rows(&run.output) == argmax_rows(&yx);
@@ -164,6 +170,7 @@ pub fn run(model_arg: &str, json: bool, chart: Option<PathBuf>, scale: ScaleChoi
             .collect();
         let v = serde_json::json!({
             "model": label,
+            "backend": protocol.name(),
             "seconds": run.seconds + run.setup_seconds,
             "protocol_seconds": run.seconds,
             "setup_seconds": run.setup_seconds,
@@ -186,8 +193,11 @@ pub fn run(model_arg: &str, json: bool, chart: Option<PathBuf>, scale: ScaleChoi
         return Ok(());
     }
     println!(
-        "cryptflow bench {label}: input {:?}, scale {}, {}-bit comparisons",
-        x.shape, program.scale, program.compare_bits
+        "cryptflow bench {label} ({}): input {:?}, scale {}, {}-bit comparisons",
+        protocol.name(),
+        x.shape,
+        program.scale,
+        program.compare_bits
     );
     println!();
     println!(

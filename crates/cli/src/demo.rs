@@ -43,7 +43,7 @@ pub fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
     pred.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / labels.len().max(1) as f64
 }
 
-pub fn run(json: bool) -> Result<(), CliError> {
+pub fn run(json: bool, protocol: crate::secure::Protocol) -> Result<(), CliError> {
     let d = data()?;
     let path = model_file()?;
     let opts = ImportOptions {
@@ -64,7 +64,7 @@ pub fn run(json: bool) -> Result<(), CliError> {
         .unwrap_or(63);
     let program = Program::new(g, scale).with_compare_bits(bits + 1 + crate::model::COMPARE_MARGIN_BITS);
     let t0 = Instant::now();
-    let run = crate::secure::run_loopback(&program, &w, &d.x, json)?;
+    let run = crate::secure::run_loopback(&program, &w, &d.x, json, protocol, None)?;
     let secs = t0.elapsed().as_secs_f64();
     let (pf, px, ps) = (argmax_rows(&yf), argmax_rows(&yx), argmax_rows(&run.output));
     let (af, ax, asec) = (
@@ -75,6 +75,7 @@ pub fn run(json: bool) -> Result<(), CliError> {
     if json {
         let v = serde_json::json!({
             "images": d.labels.len(),
+            "backend": protocol.name(),
             "accuracy_secure": asec,
             "accuracy_float": af,
             "accuracy_fixed": ax,
@@ -91,7 +92,11 @@ pub fn run(json: bool) -> Result<(), CliError> {
         "cryptflow demo: digits CNN on scikit-learn's 8x8 digits, {} test images in one batch",
         d.labels.len()
     );
-    println!("three parties over loopback TLS: model owner, data owner, helper (semi-honest 3PC)");
+    let security = match protocol {
+        crate::secure::Protocol::SemiHonest => "semi-honest 3PC",
+        crate::secure::Protocol::Malicious => "3PC secure against one malicious party, with abort",
+    };
+    println!("three parties over loopback TLS: model owner, data owner, helper ({security})");
     println!();
     println!("  image  truth  secure  float");
     for i in 0..8.min(d.labels.len()) {

@@ -29,7 +29,7 @@ use crate::CliError;
 use cryptflow_exec::executor::split_batch;
 use cryptflow_ir::program::{PROGRAM_FILE, WEIGHTS_FILE};
 use cryptflow_ir::{npy, Program, Tensor, Weights};
-use cryptflow_mpc::backend::local::{run_party, PartyReport};
+use cryptflow_mpc::backend::local::PartyReport;
 use cryptflow_mpc::Party;
 use cryptflow_net::config::{PartiesConfig, Role};
 use cryptflow_net::{connect_from_config, Channel, Hello, TlsChannel, TlsOptions};
@@ -37,8 +37,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// The backend named in the hello: all parties must run the same.
-pub const BACKEND: &str = "3pc";
 /// Magic of the sample-count message.
 pub const SAMPLES_MAGIC: &[u8; 4] = b"CFN1";
 /// Largest sample count a party accepts.
@@ -70,6 +68,9 @@ pub struct PartyArgs {
     /// Print the result as one JSON object (and no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// The secure protocol; all three parties must name the same (checked in the hello).
+    #[arg(long, value_enum, default_value = "3pc")]
+    pub backend: crate::secure::Protocol,
     /// Tests only: sleep this many milliseconds after every node.
     #[arg(long, hide = true, default_value_t = 0)]
     pub slow_for_tests: u64,
@@ -236,7 +237,7 @@ fn run_as(
         listen_addr: args.listen.clone(),
         ..TlsOptions::default()
     };
-    let hello = Hello::new(id, program.hash_bytes(), BACKEND);
+    let hello = Hello::new(id, program.hash_bytes(), args.backend.name());
     let mut chan: TlsChannel = connect_from_config(config, id, &key, hello, &opts).map_err(net)?;
     drop(key);
     let samples = match input {
@@ -253,7 +254,7 @@ fn run_as(
     let mut progress = Progress::new(role.as_str(), passes(samples, batch), args.json);
     let slow = Duration::from_millis(args.slow_for_tests);
     let t1 = Instant::now();
-    let report = run_party(party, program, weights, input, samples, &mut |ev| {
+    let report = crate::secure::run_as_party(args.backend, party, None, program, weights, input, samples, &mut |ev| {
         progress.node(&ev);
         if !slow.is_zero() {
             std::thread::sleep(slow);

@@ -10,6 +10,7 @@ mod progress;
 mod secure;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use cryptflow_aramis::{Cheat, Deviation, Step};
 use cryptflow_exec::executor::run_batched;
 use cryptflow_exec::{Backend, FixedBackend, FloatBackend};
 use cryptflow_import::ImportOptions;
@@ -91,6 +92,9 @@ enum BackendKind {
     /// semi-honest three-party computation, all parties here over loopback TLS
     #[value(name = "3pc")]
     ThreePc,
+    /// three-party computation secure against one malicious party (abort), over loopback TLS
+    #[value(name = "3pc-malicious")]
+    ThreePcMalicious,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +104,9 @@ enum Cmd {
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
+        /// The secure protocol.
+        #[arg(long, value_enum, default_value = "3pc")]
+        backend: secure::Protocol,
     },
     /// Benchmark secure inference of one input: resnet50, densenet121, squeezenet, cifar, or a model file.
     Bench {
@@ -113,6 +120,9 @@ enum Cmd {
         /// Fractional bits, or `auto`.
         #[arg(long, default_value = "auto")]
         scale: ScaleChoice,
+        /// The secure protocol.
+        #[arg(long, value_enum, default_value = "3pc")]
+        backend: secure::Protocol,
     },
     /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
     Compile {
@@ -136,6 +146,12 @@ enum Cmd {
         output: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "fixed")]
         backend: BackendKind,
+        /// With --backend 3pc-malicious: make a party cheat once, to watch the
+        /// abort. PARTY[:STEP[:DEVIATION]]; PARTY 0|1|2 or model-owner|data-owner|helper;
+        /// STEP input|mul|linear|open|output|trunc|bitgen|cmp-open|cmp-chain|select
+        /// (default linear); DEVIATION flip-bit|inconsistent|add-error|lie (default add-error).
+        #[arg(long, value_name = "PARTY[:STEP[:DEVIATION]]")]
+        simulate_cheater: Option<String>,
         #[command(flatten)]
         args: ModelArgs,
         /// Print the result as one JSON object.
@@ -199,13 +215,14 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
-        Cmd::Demo { json } => demo::run(json),
+        Cmd::Demo { json, backend } => demo::run(json, backend),
         Cmd::Bench {
             model,
             json,
             chart,
             scale,
-        } => bench::run(&model, json, chart, scale),
+            backend,
+        } => bench::run(&model, json, chart, scale, backend),
         Cmd::Compile {
             model,
             output,
@@ -217,9 +234,18 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             input,
             output,
             backend,
+            simulate_cheater,
             args,
             json,
-        } => run(model, input, output, backend, args, json),
+        } => {
+            let cheater = simulate_cheater.as_deref().map(parse_cheater).transpose()?;
+            if cheater.is_some() && !matches!(backend, BackendKind::ThreePcMalicious) {
+                return Err(CliError::Usage(
+                    "--simulate-cheater needs --backend 3pc-malicious (the semi-honest protocol assumes honest parties)".into(),
+                ));
+            }
+            run(model, input, output, backend, cheater, args, json)
+        }
         Cmd::Keygen { name, output } => deploy::keygen(&name, &output),
         Cmd::ServeModel {
             compiled,
@@ -305,11 +331,49 @@ fn load_for_input(
     }
 }
 
+/// Parses `PARTY[:STEP[:DEVIATION]]` of `--simulate-cheater`.
+fn parse_cheater(s: &str) -> Result<(usize, Cheat), CliError> {
+    let mut it = s.split(':');
+    let party = match it.next().unwrap_or_default() {
+        "0" | "model-owner" => 0,
+        "1" | "data-owner" => 1,
+        "2" | "helper" => 2,
+        p => {
+            return Err(CliError::Usage(format!(
+                "--simulate-cheater: unknown party '{p}' (0, 1, 2, model-owner, data-owner or helper)"
+            )))
+        }
+    };
+    let step = match it.next() {
+        None => Step::Bilinear,
+        Some(t) => Step::parse(t).ok_or_else(|| {
+            let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+            CliError::Usage(format!("--simulate-cheater: unknown step '{t}' ({})", names.join(", ")))
+        })?,
+    };
+    let deviation = match it.next() {
+        None => Deviation::AddError(1),
+        Some(d) => Deviation::parse(d).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--simulate-cheater: unknown deviation '{d}' (flip-bit, inconsistent, add-error, lie)"
+            ))
+        })?,
+    };
+    if it.next().is_some() {
+        return Err(CliError::Usage(
+            "--simulate-cheater: expected PARTY[:STEP[:DEVIATION]]".into(),
+        ));
+    }
+    Ok((party, Cheat::new(step, deviation)))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     model: PathBuf,
     input: PathBuf,
     output: Option<PathBuf>,
     backend: BackendKind,
+    cheater: Option<(usize, Cheat)>,
     args: ModelArgs,
     json: bool,
 ) -> Result<(), CliError> {
@@ -326,8 +390,12 @@ fn run(
     let y = match backend {
         BackendKind::Float => run_on(&mut FloatBackend::default(), &c.program, weights, &x, json)?,
         BackendKind::Fixed => run_on(&mut FixedBackend::new(c.program.scale), &c.program, weights, &x, json)?,
-        BackendKind::ThreePc => {
-            let r = secure::run_loopback(&c.program, weights, &x, json)?;
+        BackendKind::ThreePc | BackendKind::ThreePcMalicious => {
+            let protocol = match backend {
+                BackendKind::ThreePc => secure::Protocol::SemiHonest,
+                _ => secure::Protocol::Malicious,
+            };
+            let r = secure::run_loopback(&c.program, weights, &x, json, protocol, cheater)?;
             let y = r.output.clone();
             secure_run = Some(r);
             y
@@ -341,6 +409,7 @@ fn run(
         BackendKind::Float => "float",
         BackendKind::Fixed => "fixed",
         BackendKind::ThreePc => "3pc",
+        BackendKind::ThreePcMalicious => "3pc-malicious",
     };
     if json {
         let mut v = serde_json::json!({

@@ -4,7 +4,8 @@
 
 use crate::progress::{passes, Progress};
 use crate::CliError;
-use cryptflow_exec::executor::split_batch;
+use cryptflow_aramis::{Aramis, Cheat};
+use cryptflow_exec::executor::{split_batch, NodeEvent};
 use cryptflow_ir::{Program, Tensor, Weights};
 use cryptflow_mpc::backend::local::{run_party, PartyReport};
 use cryptflow_mpc::backend::{DATA_OWNER, MODEL_OWNER};
@@ -13,6 +14,50 @@ use cryptflow_net::keygen::generate;
 use cryptflow_net::{connect_all, Channel, Hello, PeerSpec, TlsOptions};
 use std::net::TcpListener;
 use std::time::Instant;
+
+/// Which three-party protocol runs the program.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// semi-honest (Porthos-style replicated sharing)
+    #[value(name = "3pc")]
+    SemiHonest,
+    /// malicious security with abort (Aramis: MAC-checked replicated sharing)
+    #[value(name = "3pc-malicious")]
+    Malicious,
+}
+
+impl Protocol {
+    /// The backend name, as printed and as sent in the TLS hello.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::SemiHonest => "3pc",
+            Protocol::Malicious => "3pc-malicious",
+        }
+    }
+}
+
+/// Runs `program` as one party whose seeds are set up, with `protocol`;
+/// `cheat` (malicious only) makes this party deviate once.
+#[allow(clippy::too_many_arguments)]
+pub fn run_as_party(
+    protocol: Protocol,
+    party: Party,
+    cheat: Option<Cheat>,
+    program: &Program,
+    weights: Option<&Weights>,
+    input: Option<&Tensor<f32>>,
+    samples: usize,
+    on_node: &mut dyn FnMut(NodeEvent),
+) -> cryptflow_exec::Result<PartyReport> {
+    match protocol {
+        Protocol::SemiHonest => run_party(party, program, weights, input, samples, on_node),
+        Protocol::Malicious => {
+            let mut a = Aramis::from_party(party);
+            a.set_cheat(cheat);
+            cryptflow_aramis::backend::local::run_party(a, program, weights, input, samples, on_node)
+        }
+    }
+}
 
 /// The result of a local three-party run.
 pub struct SecureRun {
@@ -82,11 +127,17 @@ pub fn loopback_channels(program: &Program, backend: &str) -> Result<Vec<Box<dyn
 
 /// Runs `program` with the three parties over loopback TLS; the data owner's
 /// progress is shown on a bar unless `json` (or stderr is not a terminal).
+///
+/// With `cheater = Some((party, cheat))` (malicious protocol only) that party
+/// deviates once; the run then ends in an error that says what each honest
+/// party saw.
 pub fn run_loopback(
     program: &Program,
     weights: &Weights,
     input: &Tensor<f32>,
     json: bool,
+    protocol: Protocol,
+    cheater: Option<(usize, Cheat)>,
 ) -> Result<SecureRun, CliError> {
     let g = &program.graph;
     let want = g
@@ -96,11 +147,12 @@ pub fn run_loopback(
         .ok_or_else(|| CliError::Usage("the model has no input".into()))?;
     let (samples, _) = split_batch(&input.shape, &want)?;
     let t0 = Instant::now();
-    let chans = loopback_channels(program, "3pc")?;
+    let chans = loopback_channels(program, protocol.name())?;
     let setup_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let mut progress = Progress::new("3pc", passes(samples, want[0]), json);
-    let reports = run_threads(chans, program, weights, input, samples, &mut progress);
+    let mut progress = Progress::new(protocol.name(), passes(samples, want[0]), json);
+    let run = Threads { protocol, cheater };
+    let reports = run.run(chans, program, weights, input, samples, &mut progress);
     progress.finish();
     let node_seconds = std::mem::take(&mut progress.node_seconds);
     let reports = reports?;
@@ -121,50 +173,85 @@ pub fn run_loopback(
 /// The three parties on threads over `chans` (index = party id); the data
 /// owner's thread feeds `progress`. The root cause wins: a party's own error
 /// before its peers' "closed".
-fn run_threads(
-    chans: Vec<Box<dyn Channel>>,
-    program: &Program,
-    weights: &Weights,
-    input: &Tensor<f32>,
-    samples: usize,
-    progress: &mut Progress,
-) -> Result<Vec<PartyReport>, CliError> {
-    let mut progress = Some(progress);
-    let results: Vec<Result<PartyReport, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chans
-            .into_iter()
-            .enumerate()
-            .map(|(id, chan)| {
-                let prog = if id == DATA_OWNER { progress.take() } else { None };
-                s.spawn(move || {
-                    let party = Party::setup(chan).map_err(|e| format!("party {id}: setup: {e}"))?;
-                    let w = (id == MODEL_OWNER).then_some(weights);
-                    let x = (id == DATA_OWNER).then_some(input);
-                    let mut prog = prog;
-                    run_party(party, program, w, x, samples, &mut |ev| {
-                        if let Some(p) = prog.as_deref_mut() {
-                            p.node(&ev);
-                        }
+struct Threads {
+    protocol: Protocol,
+    cheater: Option<(usize, Cheat)>,
+}
+
+impl Threads {
+    fn run(
+        &self,
+        chans: Vec<Box<dyn Channel>>,
+        program: &Program,
+        weights: &Weights,
+        input: &Tensor<f32>,
+        samples: usize,
+        progress: &mut Progress,
+    ) -> Result<Vec<PartyReport>, CliError> {
+        let mut progress = Some(progress);
+        let results: Vec<Result<PartyReport, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chans
+                .into_iter()
+                .enumerate()
+                .map(|(id, chan)| {
+                    let prog = if id == DATA_OWNER { progress.take() } else { None };
+                    s.spawn(move || {
+                        let party = Party::setup(chan).map_err(|e| format!("party {id}: setup: {e}"))?;
+                        let w = (id == MODEL_OWNER).then_some(weights);
+                        let x = (id == DATA_OWNER).then_some(input);
+                        let mut prog = prog;
+                        let cheat = self.cheater.filter(|(c, _)| *c == id).map(|(_, ch)| ch);
+                        run_as_party(self.protocol, party, cheat, program, w, x, samples, &mut |ev| {
+                            if let Some(p) = prog.as_deref_mut() {
+                                p.node(&ev);
+                            }
+                        })
+                        .map_err(|e| e.to_string())
                     })
-                    .map_err(|e| e.to_string())
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a party thread panicked".into())))
-            .collect()
-    });
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(rep) => reports.push(rep),
-            Err(e) => errors.push(e),
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a party thread panicked".into())))
+                .collect()
+        });
+        if let Some((c, cheat)) = self.cheater {
+            return Err(CliError::Net(cheat_outcome(c, cheat, &results)));
         }
+        let mut reports = Vec::new();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(rep) => reports.push(rep),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(e) = errors
+            .into_iter()
+            .min_by_key(|e| (!e.contains("cheating detected"), e.contains("closed")))
+        {
+            return Err(CliError::Net(e));
+        }
+        Ok(reports)
     }
-    if let Some(e) = errors.into_iter().min_by_key(|e| e.contains("closed")) {
-        return Err(CliError::Net(e));
-    }
-    Ok(reports)
+}
+
+/// One line on how a run with a simulated cheater ended, party by party.
+fn cheat_outcome(cheater: usize, cheat: Cheat, results: &[Result<PartyReport, String>]) -> String {
+    let seen: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| *id != cheater)
+        .map(|(id, r)| match r {
+            Err(e) => format!("party {id}: {e}"),
+            Ok(rep) if rep.output.is_some() => format!("party {id}: finished WITH an output (not detected)"),
+            Ok(_) => format!("party {id}: finished (not detected)"),
+        })
+        .collect();
+    format!(
+        "simulated cheater party {cheater} ({} / {}): {}",
+        cheat.step.name(),
+        cheat.deviation.name(),
+        seen.join("; ")
+    )
 }
