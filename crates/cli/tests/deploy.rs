@@ -552,3 +552,54 @@ fn keygen_and_usage_errors_before_connecting() {
         "input has shape",
     );
 }
+
+#[test]
+fn three_processes_with_the_malicious_backend_match_fixed_point() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("malicious");
+    let x = x_slice(6);
+    npy::write(&d.party[1].join("x.npy"), &x).expect("x");
+    let t0 = Instant::now();
+    let mut k = Kids::new();
+    let mal = ["--backend", "3pc-malicious", "--json"];
+    k.start(2, d.cmd(2, &mal));
+    k.start(0, d.cmd(0, &mal));
+    let mut q = vec!["-i", "x.npy", "-o", "y.npy"];
+    q.extend(mal);
+    k.start(1, d.cmd(1, &q));
+    for i in 0..3 {
+        let e = k.wait(i, t0, Duration::from_secs(60));
+        assert!(e.status.success(), "party {i}: {}", e.stderr);
+    }
+    let yf = d.root.join("fixed.npy");
+    ok(bin().current_dir(&d.party[0]).args([
+        "run",
+        "compiled",
+        "-i",
+        &s(&d.party[1].join("x.npy")),
+        "-o",
+        &s(&yf),
+        "--backend",
+        "fixed",
+    ]));
+    let secure = npy::read(&d.party[1].join("y.npy")).expect("y");
+    let fixed = npy::read(&yf).expect("fixed");
+    let worst = max_ulps(&secure, &fixed, 12);
+    assert!(worst <= 64.0, "secure differs from fixed point by {worst} ulps");
+}
+
+#[test]
+fn a_party_on_another_backend_is_refused_before_anything_secret_moves() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("otherbackend");
+    let t0 = Instant::now();
+    let mut k = Kids::new();
+    k.start(0, d.cmd(0, &["--backend", "3pc-malicious"]));
+    k.start(2, d.cmd(2, &["--backend", "3pc-malicious"]));
+    k.start(1, d.cmd(1, &["-i", &s(&fixture("digits/x_test.npy")), "-o", "y.npy"]));
+    for (i, role) in ROLES.iter().enumerate() {
+        let e = k.wait(i, t0, Duration::from_secs(15));
+        assert_failed(&e, role, &["runs backend"]);
+    }
+    assert!(!d.party[1].join("y.npy").exists());
+}

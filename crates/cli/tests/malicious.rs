@@ -34,7 +34,7 @@ fn three_images() -> PathBuf {
     p
 }
 
-fn s(p: &PathBuf) -> String {
+fn s(p: &std::path::Path) -> String {
     p.to_str().expect("utf-8").to_string()
 }
 
@@ -43,7 +43,17 @@ fn honest_malicious_run_equals_the_semi_honest_run() {
     let (m, x) = (fixture("digits/digits.onnx"), three_images());
     let (ym, ys) = (tmp("mal.npy"), tmp("semi.npy"));
     for (backend, out) in [("3pc-malicious", &ym), ("3pc", &ys)] {
-        let o = cryptflow(&["run", &s(&m), "-i", &s(&x), "-o", &s(out), "--backend", backend, "--json"]);
+        let o = cryptflow(&[
+            "run",
+            &s(&m),
+            "-i",
+            &s(&x),
+            "-o",
+            &s(out),
+            "--backend",
+            backend,
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
         assert_eq!(v["backend"], backend);
@@ -58,14 +68,24 @@ fn honest_malicious_run_equals_the_semi_honest_run() {
             .collect()
     };
     assert_eq!(argmax(&a), argmax(&b));
-    let worst = a.data.iter().zip(&b.data).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+    let worst = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 0.01, "outputs differ by {worst}");
 }
 
 #[test]
 fn a_simulated_cheater_aborts_the_run_with_no_output() {
     let (m, x) = (fixture("digits/digits.onnx"), three_images());
-    for spec in ["2", "0:cmp-open:lie", "helper:trunc:flip-bit", "data-owner:select:inconsistent"] {
+    for spec in [
+        "2",
+        "0:cmp-open:lie",
+        "helper:trunc:flip-bit",
+        "data-owner:select:inconsistent",
+    ] {
         let y = tmp(&format!("cheat-{}.npy", spec.replace(':', "_")));
         let o = cryptflow(&[
             "run",
@@ -83,7 +103,11 @@ fn a_simulated_cheater_aborts_the_run_with_no_output() {
         assert_eq!(o.status.code(), Some(2), "{spec}: {err}");
         assert_eq!(err.lines().count(), 1, "{spec}: one line: {err}");
         assert!(err.contains("simulated cheater party"), "{spec}: {err}");
-        assert_eq!(err.matches("cheating detected").count(), 2, "{spec}: both honest parties: {err}");
+        assert_eq!(
+            err.matches("cheating detected").count(),
+            2,
+            "{spec}: both honest parties: {err}"
+        );
         assert!(!y.exists(), "{spec}: an output was written");
     }
 }
@@ -97,7 +121,16 @@ fn simulate_cheater_needs_the_malicious_backend_and_a_valid_spec() {
         ("3pc-malicious", "1:sideways", "unknown step"),
         ("3pc-malicious", "1:mul:shout", "unknown deviation"),
     ] {
-        let o = cryptflow(&["run", &s(&m), "-i", &s(&x), "--backend", backend, "--simulate-cheater", spec]);
+        let o = cryptflow(&[
+            "run",
+            &s(&m),
+            "-i",
+            &s(&x),
+            "--backend",
+            backend,
+            "--simulate-cheater",
+            spec,
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(want), "{spec}: {err}");
