@@ -32,6 +32,11 @@ use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::share::{AuthShare, RShare};
 
+/// Elements per comparison round trip (bounds the memory of the bit sharings).
+pub const COMPARE_CHUNK: usize = 1 << 13;
+/// A checkpoint runs once this many elements await the MAC check.
+pub const PENDING_LIMIT: usize = 1 << 21;
+
 impl Aramis {
     /// `n` authenticated random bits, uniform and unknown to every single
     /// party (runs inside the caller's step).
@@ -92,8 +97,27 @@ impl Aramis {
 
     /// `[x >= 0]` as an authenticated 0/1 value, for `|x| < 2^(bits-1)`,
     /// `2 <= bits <= 64` (values outside give a wrong bit, never a leak).
+    ///
+    /// Long vectors run in chunks of [`COMPARE_CHUNK`] elements with a
+    /// checkpoint whenever [`PENDING_LIMIT`] elements await the MAC check,
+    /// so memory stays bounded (each element of a 28-bit comparison leaves
+    /// about 140 sharings to check).
     pub fn drelu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         x.check("drelu")?;
+        let n = x.len();
+        if n <= COMPARE_CHUNK {
+            return self.drelu_chunk(x, bits);
+        }
+        let mut parts = Vec::with_capacity(n.div_ceil(COMPARE_CHUNK));
+        for start in (0..n).step_by(COMPARE_CHUNK) {
+            parts.push(self.drelu_chunk(&x.slice(start..(start + COMPARE_CHUNK).min(n)), bits)?);
+            self.checkpoint_if_over(PENDING_LIMIT)?;
+        }
+        let refs: Vec<&AuthShare> = parts.iter().collect();
+        Ok(AuthShare::concat(&refs))
+    }
+
+    fn drelu_chunk(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         if !(2..=64).contains(&bits) {
             return Err(AramisError::Param(format!("comparison width {bits} (2..64)")));
         }

@@ -416,6 +416,15 @@ impl Aramis {
         self.verify_inner(None, false)
     }
 
+    /// Runs [`Aramis::verify`] if more than `limit` elements await the check
+    /// (bounds the memory the pending sharings hold).
+    pub fn checkpoint_if_over(&mut self, limit: usize) -> Result<()> {
+        if self.pending_elements() > limit {
+            self.verify()?;
+        }
+        Ok(())
+    }
+
     /// The batched check (Chida et al. §3 verification stage, over Z_2^128):
     /// 1. fresh common coin: a random sharing (from the pairwise streams, so
     ///    unknown to any single party and fixed only now) opened redundantly;

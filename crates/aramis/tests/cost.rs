@@ -122,3 +122,38 @@ fn costs_per_element() {
         (8 * n, 24 * n, 24 * n, 8 * n)
     );
 }
+
+#[test]
+fn truncation_and_relu_costs() {
+    let n = N as u64;
+    let small = |a: &mut Aramis| {
+        let me = a.id();
+        let v: Vec<u64> = (0..N as u64).map(|i| i.wrapping_sub(2000)).collect();
+        vec![a.input(1, (me == 1).then_some(&v[..]), N).unwrap()]
+    };
+    let trunc = aramis_cost(small, |a, x| {
+        a.trunc(&x[0], 13).unwrap();
+    });
+    let bits = aramis_cost(small, |a, _| {
+        a.random_bits(N).unwrap();
+    });
+    let mut relus = Vec::new();
+    for w in [16u32, 28] {
+        relus.push((
+            w,
+            aramis_cost(small, |a, x| {
+                a.relu(&x[0], w).unwrap();
+            }),
+        ));
+    }
+    println!("trunc {trunc:?}, bits {bits:?}, relu {relus:?}");
+    // MAC reshare 16 B + a 78-bit component (16 B) per party; 3 hashes per call
+    assert_eq!(trunc, (96 * n + 96, 2));
+    // three pair-bit MACs (48 B) + two XOR products (64 B) per party
+    assert_eq!(bits, (336 * n, 3));
+    for (w, c) in relus {
+        let w = w as u64;
+        // bits 336w, opening 24 (+96 per call), chain and final XOR 96(w-1), select 96
+        assert_eq!(c, ((336 * w + 24 + 96 * (w - 1) + 96) * n + 96, w + 4), "w = {w}");
+    }
+}

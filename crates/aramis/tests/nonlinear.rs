@@ -98,3 +98,19 @@ fn random_bits_are_bits_and_balanced() {
     // 4096 fair bits: mean 2048, sd 32
     assert!((1848..2248).contains(&ones), "{ones}");
 }
+
+#[test]
+fn long_vectors_run_in_chunks() {
+    let n = cryptflow_aramis::compare::COMPARE_CHUNK + 77;
+    let xs = signed(21, n, 5);
+    let r = run3(Some(8), [None; 3], |a| {
+        let me = a.id();
+        let x = a.input(1, (me == 1).then_some(&xs[..]), n).unwrap();
+        let y = a.relu(&x, 6).unwrap();
+        out(a, &y)
+    });
+    let got = r[1].clone().unwrap();
+    for (g, x) in got.iter().zip(&xs) {
+        assert_eq!(*g as i64, (*x as i64).max(0));
+    }
+}

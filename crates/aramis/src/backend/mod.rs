@@ -26,7 +26,7 @@ pub const DATA_OWNER: usize = 1;
 pub const HELPER: usize = 2;
 
 /// A checkpoint runs once this many elements await the batched MAC check.
-pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 22;
+pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 21;
 
 /// A party's authenticated shares of a tensor.
 #[derive(Clone)]
@@ -142,9 +142,9 @@ impl Backend for MaliciousBackend {
         if s.s.len() != node.shape.iter().product::<usize>() {
             return Err(Error::node(node, "internal: result has the wrong size"));
         }
-        if self.aramis.pending_elements() > VERIFY_EVERY_ELEMENTS {
-            self.aramis.verify().map_err(|e| node_err(node, e))?;
-        }
+        self.aramis
+            .checkpoint_if_over(VERIFY_EVERY_ELEMENTS)
+            .map_err(|e| node_err(node, e))?;
         Ok(MShared {
             shape: node.shape.clone(),
             s: s.s,
