@@ -325,6 +325,7 @@ fn summary_json(role: Role, args: &PartyArgs, program: &Program, o: &Outcome) ->
         "rounds": c.rounds,
         "seconds": o.run_seconds,
         "connect_seconds": o.connect_seconds,
+        "peak_rss_bytes": crate::bench::peak_rss_bytes(),
     })
 }
 

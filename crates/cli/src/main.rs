@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod image;
 mod model;
+mod processes;
 mod progress;
 mod secure;
 

@@ -79,7 +79,7 @@ impl SecureRun {
     }
 }
 
-fn free_port() -> Result<u16, CliError> {
+pub(crate) fn free_port() -> Result<u16, CliError> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| CliError::Io(format!("loopback socket: {e}")))?;
     Ok(l.local_addr().map_err(|e| CliError::Io(e.to_string()))?.port())
 }

@@ -100,4 +100,17 @@ fn bench_reports_layers_totals_checks_and_a_chart() {
     );
     let svg = std::fs::read_to_string(&chart).expect("chart written");
     assert!(svg.starts_with("<svg") && svg.contains("<rect"));
+    // per-party memory from three processes: each party smaller than the
+    // in-process run that holds all three (and the references)
+    let per: Vec<u64> = v["peak_rss_bytes_per_party"]
+        .as_array()
+        .expect("per party")
+        .iter()
+        .map(|b| b.as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(per.len(), 3);
+    assert!(per.iter().all(|&b| b > 1 << 20), "{v}");
+    assert_eq!(v["peak_rss_bytes"].as_u64(), per.iter().copied().max());
+    assert!(v["peak_rss_in_process_bytes"].as_u64().unwrap_or(0) > 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
