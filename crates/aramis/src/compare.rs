@@ -31,6 +31,7 @@ use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::share::{AuthShare, RShare};
+use crate::small::BitShare;
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
 pub const COMPARE_CHUNK: usize = 1 << 13;
@@ -39,10 +40,12 @@ pub const PENDING_LIMIT: usize = 1 << 21;
 
 impl Aramis {
     /// `n` authenticated random bits, uniform and unknown to every single
-    /// party (runs inside the caller's step).
-    fn random_bits_raw(&mut self, n: usize) -> Result<AuthShare> {
-        let mut own: Vec<u128> = self.p.prg_prev().gen_u64(n).iter().map(|w| (w & 1) as u128).collect();
-        let next_bits: Vec<u128> = self.p.prg_next().gen_u64(n).iter().map(|w| (w & 1) as u128).collect();
+    /// party (runs inside the caller's step), with this party's two pair
+    /// bits of each (`b_id`, `b_(id+1)`), from which the caller can build the
+    /// same bit in the mod-2 domain.
+    fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, AuthShare)> {
+        let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
+        let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
         if n > 0 && self.fire_inconsistent() {
             // A "bit" of 1 or 2 that the other holder does not have.
             own[0] += 1;
@@ -50,17 +53,17 @@ impl Aramis {
         // Party i holds component i (from k_i, its `a`) and i+1 (its `b`).
         // Sharing S_j has component j = b_j and zeros elsewhere.
         let id = self.id();
-        let zeros = vec![0u128; n];
+        let wide = |v: &[u64]| -> Vec<u128> { v.iter().map(|&b| b as u128).collect() };
         let share_of = |j: usize| -> RShare {
             if j == id {
                 RShare {
-                    a: own.clone(),
-                    b: zeros.clone(),
+                    a: wide(&own),
+                    b: vec![0; n],
                 }
             } else if j == (id + 1) % 3 {
                 RShare {
-                    a: zeros.clone(),
-                    b: next_bits.clone(),
+                    a: vec![0; n],
+                    b: wide(&next_bits),
                 }
             } else {
                 RShare::zeros(n)
@@ -80,7 +83,17 @@ impl Aramis {
             .collect();
         self.pending.extend(auth.iter().cloned());
         let t = self.xor(&auth[0], &auth[1])?;
-        self.xor(&t, &auth[2])
+        let b = self.xor(&t, &auth[2])?;
+        Ok((own, next_bits, b))
+    }
+
+    /// `n` random bits held both as exact 0/1 values (128-bit domain) and in
+    /// the mod-2 domain (daBits, Rotaru-Wood INDOCRYPT 2019, here from the
+    /// same pair bits: consistent by the replication).
+    fn dabits(&mut self, n: usize) -> Result<(AuthShare, BitShare)> {
+        let (own, next_bits, big) = self.random_bits_raw(n)?;
+        let small = self.small_auth(own, next_bits)?;
+        Ok((big, small))
     }
 
     /// `x xor y = x + y - 2xy` for authenticated bits (one product).
@@ -92,7 +105,7 @@ impl Aramis {
     /// `n` authenticated random bits (`Step::BitGen`).
     pub fn random_bits(&mut self, n: usize) -> Result<AuthShare> {
         self.enter(Step::BitGen)?;
-        self.random_bits_raw(n)
+        Ok(self.random_bits_raw(n)?.2)
     }
 
     /// `[x >= 0]` as an authenticated 0/1 value, for `|x| < 2^(bits-1)`,
@@ -122,45 +135,71 @@ impl Aramis {
             return Err(AramisError::Param(format!("comparison width {bits} (2..64)")));
         }
         let n = x.len();
-        let l = (bits - 1) as usize;
         let w = bits as usize;
+        let l = w - 1;
+        let id = self.id();
 
+        // Stage 1 (bitgen): bits 0..=L of the three share components of
+        // x' = x + 2^L, each known to the component's two holders; their
+        // MACs (one reshare); daBits for the final conversion.
         self.enter(Step::BitGen)?;
-        // Bit i of element e's mask at index i * n + e (bit-major: each chain
-        // step works on one contiguous slice).
-        let rb = self.random_bits_raw(w * n)?;
-        let bit = |i: usize| rb.slice(i * n..(i + 1) * n);
-
-        self.enter(Step::CmpOpen)?;
-        let mut r = bit(0);
-        for i in 1..w {
-            r = r.add(&bit(i).mul_const(1u64 << i));
+        let xp = x.v.add(&RShare::from_public(id, &vec![1u128 << l; n]));
+        let mut own = vec![0u64; w * n];
+        let mut nxt = vec![0u64; w * n];
+        for t in 0..w {
+            for e in 0..n {
+                own[t * n + e] = ((xp.a[e] >> t) & 1) as u64;
+                nxt[t * n + e] = ((xp.b[e] >> t) & 1) as u64;
+            }
         }
-        let mut masked = x.v.add(&RShare::from_public(self.id(), &vec![1u128 << l; n])).add(&r.v);
         if n > 0 && self.fire_inconsistent() {
-            masked.a[0] = masked.a[0].wrapping_add(1);
+            own[0] ^= 1;
+        }
+        let wn = w * n;
+        let mut va = vec![0u64; 3 * wn];
+        let mut vb = vec![0u64; 3 * wn];
+        va[id * wn..(id + 1) * wn].copy_from_slice(&own);
+        let j1 = (id + 1) % 3;
+        vb[j1 * wn..(j1 + 1) * wn].copy_from_slice(&nxt);
+        let c = self.small_auth(va, vb)?;
+        let comp = |j: usize, upto: usize| c.slice(j * wn..j * wn + upto * n);
+        let (d_big, d_small) = self.dabits(n)?;
+
+        // Stage 2 (cmp-chain): carry-save addition of the three components
+        // (one AND per bit: maj(a, b, c) = a ^ ((a ^ b) & (a ^ c))), then the
+        // ripple carry into bit L of S + Cy (one AND per bit, sequential).
+        self.enter(Step::CmpChain)?;
+        let (a, b, cc) = (comp(0, l), comp(1, l), comp(2, l));
+        let p = self.and(&a.xor(&b), &a.xor(&cc))?;
+        let maj = a.xor(&p); // position t: carry into position t + 1
+        let s = comp(0, w).xor(&comp(1, w)).xor(&comp(2, w));
+        let pos = |v: &BitShare, t: usize| v.slice(t * n..(t + 1) * n);
+        let mut carry = BitShare::zeros(n);
+        for t in 1..l {
+            let (st, cyt) = (pos(&s, t), pos(&maj, t - 1));
+            let q = self.and(&st.xor(&cyt), &st.xor(&carry))?;
+            carry = st.xor(&q);
+        }
+        let msb = pos(&s, l).xor(&pos(&maj, l - 1)).xor(&carry);
+
+        // Stage 3 (cmp-open): open msb ^ d mod 2 (uniform: d is a random bit).
+        self.enter(Step::CmpOpen)?;
+        let masked = msb.xor(&d_small);
+        let mut r = RShare {
+            a: masked.va.iter().map(|&v| v as u128).collect(),
+            b: masked.vb.iter().map(|&v| v as u128).collect(),
+        };
+        if n > 0 && self.fire_inconsistent() {
+            r.a[0] ^= 1;
         }
         let e_add = self.fire_add_error();
         let e_lie = self.fire_lie();
-        let u = self.open_all_raw(&masked, bits, e_add.wrapping_add(e_lie), e_lie, CHK_OPEN)?;
-        let ubit = |i: usize| -> Vec<u64> { u.iter().map(|&v| ((v >> i) & 1) as u64).collect() };
+        let e = self.open_all_raw(&r, 1, e_add.wrapping_add(e_lie), e_lie, CHK_OPEN)?;
 
-        self.enter(Step::CmpChain)?;
-        // t_1 = (1 - u_0) r_0; t_(i+1) = u_i r_i t_i + (1 - u_i)(r_i + t_i - r_i t_i).
-        let u0 = ubit(0);
-        let mut t = bit(0).mul_public(&u0.iter().map(|&b| 1 - b).collect::<Vec<_>>());
-        for i in 1..l {
-            let ri = bit(i);
-            let p = self.mul_raw(&ri, &t)?;
-            let ui = ubit(i);
-            let not_ui: Vec<u64> = ui.iter().map(|&b| 1 - b).collect();
-            t = p.mul_public(&ui).add(&ri.add(&t).sub(&p).mul_public(&not_ui));
-        }
-        let rl_xor_t = self.xor(&bit(l), &t)?;
-        // bit L of x' = u_L xor (r_L xor t)
-        let ul = ubit(l);
-        let flip: Vec<u64> = ul.iter().map(|&b| (1u64).wrapping_sub(2 * b)).collect();
-        Ok(self.public(&ul).add(&rl_xor_t.mul_public(&flip)))
+        // DReLU = msb as an exact 0/1 value: e ^ d = e + d (1 - 2e).
+        let ev: Vec<u64> = e.iter().map(|&v| v as u64).collect();
+        let flip: Vec<u64> = ev.iter().map(|&b| (1u64).wrapping_sub(2 * b)).collect();
+        Ok(self.public(&ev).add(&d_big.mul_public(&flip)))
     }
 
     /// `max(x, 0)` for `|x| < 2^(bits-1)`: DReLU, then one product (`Step::Select`).

@@ -41,6 +41,7 @@ pub mod error;
 pub mod party;
 pub mod protocols;
 pub mod share;
+pub mod small;
 pub mod testing;
 pub mod trunc;
 

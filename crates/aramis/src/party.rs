@@ -59,6 +59,8 @@ pub struct Aramis {
     pub(crate) alpha: RShare,
     /// Authenticated sharings whose MAC relation the next check covers.
     pub(crate) pending: Vec<AuthShare>,
+    /// Mod-2 domain sharings (see `small`) awaiting the same check.
+    pub(crate) pending_small: Vec<crate::small::BitShare>,
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
     flags: Vec<(usize, Choice)>,
     /// Set once the session aborted; every later call fails with it.
@@ -154,6 +156,7 @@ impl Aramis {
             p,
             alpha: RShare { a, b },
             pending: Vec::new(),
+            pending_small: Vec::new(),
             flags: Vec::new(),
             aborted: None,
             step: Step::Input,
@@ -207,7 +210,7 @@ impl Aramis {
 
     /// Number of authenticated elements whose MAC relation awaits the next check.
     pub fn pending_elements(&self) -> usize {
-        self.pending.iter().map(|x| x.len()).sum()
+        self.pending.iter().map(|x| x.len()).sum::<usize>() + self.pending_small_elements()
     }
 
     // ---- session state ----------------------------------------------------
@@ -376,6 +379,7 @@ impl Aramis {
                 let step = CHECKS[k];
                 self.aborted = Some(step);
                 self.pending.clear();
+                self.pending_small.clear();
                 Err(AramisError::CheatingDetected { step })
             }
         }

@@ -153,7 +153,9 @@ fn truncation_and_relu_costs() {
     assert_eq!(bits, (336 * n, 3));
     for (w, c) in relus {
         let w = w as u64;
-        // bits 336w, opening 24 (+96 per call), chain and final XOR 96(w-1), select 96
-        assert_eq!(c, ((336 * w + 24 + 96 * (w - 1) + 96) * n + 96, w + 4), "w = {w}");
+        // per party: component-bit MACs 24w, carry-save ANDs 16(w-1), ripple
+        // ANDs 16(w-2), daBit 112 + 8, opening 8 (+32 per call), select 32
+        let per_party = 24 * w + 16 * (w - 1) + 16 * (w - 2) + 120 + 8 + 32;
+        assert_eq!(c, (3 * per_party * n + 96, w + 6), "w = {w}");
     }
 }
