@@ -66,6 +66,7 @@ pub fn run(
     chart: Option<PathBuf>,
     scale: ScaleChoice,
     protocol: crate::secure::Protocol,
+    per_party: bool,
 ) -> Result<(), CliError> {
     let t_all = Instant::now();
     let (path, input_path, cache_dir, label) = match known(model_arg) {
@@ -125,12 +126,19 @@ pub fn run(
             (d.clone(), Some(d))
         }
     };
-    let procs = crate::processes::run(&compiled_dir, &x, protocol);
+    let procs = if per_party {
+        Some(crate::processes::run(&compiled_dir, &x, protocol))
+    } else {
+        None
+    };
     if let Some(d) = scratch {
         let _ = std::fs::remove_dir_all(d);
     }
-    let procs = procs?;
-    let peak_party = procs.peak_rss.iter().copied().max().unwrap_or(0);
+    let procs = procs.transpose()?;
+    // without the per-party run, the in-process peak (all three parties) bounds each party
+    let peak_party = procs
+        .as_ref()
+        .map_or(peak, |p| p.peak_rss.iter().copied().max().unwrap_or(0));
     let top1_match = argmax_rows(&run.output) == argmax_rows(&yf);
     let top1_fixed = argmax_rows(&run.output) == argmax_rows(&yx);
     let max_diff = run
@@ -195,11 +203,15 @@ pub fn run(
             "weight_sharing_bytes": weight_bytes,
             "rounds": run.rounds(),
             "peak_rss_bytes": peak_party,
-            "peak_rss_bytes_per_party": procs.peak_rss,
-            "peak_rss_scope": "largest of the three parties, each run as its own process (serve-model / query / help-compute over loopback TLS)",
+            "peak_rss_bytes_per_party": procs.as_ref().map(|p| p.peak_rss),
+            "peak_rss_scope": if procs.is_some() {
+                "largest of the three parties, each run as its own process (serve-model / query / help-compute over loopback TLS)"
+            } else {
+                "whole process: all three parties as threads (--in-process-only)"
+            },
             "peak_rss_in_process_bytes": peak,
-            "three_process_seconds": procs.seconds,
-            "three_process_bytes_sent": procs.bytes_sent,
+            "three_process_seconds": procs.as_ref().map(|p| p.seconds),
+            "three_process_bytes_sent": procs.as_ref().map(|p| p.bytes_sent),
             "top1_match": top1_match,
             "top1_match_fixed": top1_fixed,
             "max_abs_diff_vs_fixed": max_diff,
@@ -266,17 +278,22 @@ pub fn run(
         bytes_total as f64 / 1e9,
         run.rounds()
     );
-    println!(
-        "  peak resident memory per party (own processes): {} MiB; in-process run (3 parties as threads + references): {:.0} MiB; three-process wall time {:.2} s",
-        procs
-            .peak_rss
-            .iter()
-            .map(|b| format!("{:.0}", *b as f64 / (1u64 << 20) as f64))
-            .collect::<Vec<_>>()
-            .join(" / "),
-        peak as f64 / (1u64 << 20) as f64,
-        procs.seconds
-    );
+    match &procs {
+        Some(p) => println!(
+            "  peak resident memory per party (own processes): {} MiB; in-process run (3 parties as threads + references): {:.0} MiB; three-process wall time {:.2} s",
+            p.peak_rss
+                .iter()
+                .map(|b| format!("{:.0}", *b as f64 / (1u64 << 20) as f64))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            peak as f64 / (1u64 << 20) as f64,
+            p.seconds
+        ),
+        None => println!(
+            "  peak resident memory {:.0} MiB (whole process, all three parties; per-party run skipped)",
+            peak as f64 / (1u64 << 20) as f64
+        ),
+    }
     println!(
         "  top-1 secure = float: {top1_match}; secure = fixed: {top1_fixed}; max |secure - fixed| = {max_diff:.5}"
     );

@@ -124,6 +124,10 @@ enum Cmd {
         /// The secure protocol.
         #[arg(long, value_enum, default_value = "3pc")]
         backend: secure::Protocol,
+        /// Skip the second run with each party in its own process (which
+        /// measures per-party peak memory); report the in-process peak only.
+        #[arg(long)]
+        in_process_only: bool,
     },
     /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
     Compile {
@@ -223,7 +227,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             chart,
             scale,
             backend,
-        } => bench::run(&model, json, chart, scale, backend),
+            in_process_only,
+        } => bench::run(&model, json, chart, scale, backend, !in_process_only),
         Cmd::Compile {
             model,
             output,
