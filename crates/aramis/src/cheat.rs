@@ -15,12 +15,12 @@
 //!
 //! The steps added for truncation and comparisons:
 //!
-//! | deviation | trunc | bitgen | cmp-open | cmp-chain / select |
+//! | deviation | trunc | bitgen | cmp-chain / select | cmp-open |
 //! | --- | --- | --- | --- | --- |
-//! | `FlipBit` | MAC reshare of the mask's high part | first MAC reshare of the pair bits | first component of the opening | first reshare |
-//! | `InconsistentShare` | uses a mask component differing from the other holder's | holds a pair bit differing from the other holder's (a non-bit) | sends a component differing from its copy | as mul |
-//! | `AddError(e)` | `+e` on the opened component | `+e` on the first XOR product | `+e` on the opened component | as mul |
-//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on a pair bit's MAC | coordinated lie on component and hash | as mul |
+//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the component bits | first reshare | first component of the opening |
+//! | `InconsistentShare` | uses a mask component differing from the other holder's | flips a component bit in its copy | as mul | sends a component differing from its copy |
+//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | as mul (odd error in the mod-2 domain) | `+e` on the opened component |
+//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the component bits' MAC | as mul | coordinated lie on component and hash |
 //!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no
@@ -41,11 +41,11 @@ pub enum Step {
     Output,
     /// [`crate::Aramis::trunc`] (masked opening, MAC of the mask's high part).
     Trunc,
-    /// Comparison stage 1: authenticated random bits ([`crate::Aramis::random_bits`]).
+    /// Comparison stage 1: component bits with MACs, daBits ([`crate::Aramis::random_bits`] too).
     BitGen,
-    /// Comparison stage 2: the masked opening of `x + 2^L + r`.
+    /// Comparison stage 3: the opening of `msb xor d` mod 2.
     CmpOpen,
-    /// Comparison stage 3: the borrow chain against the public opening.
+    /// Comparison stage 2: the carry-save and ripple-carry ANDs.
     CmpChain,
     /// Comparison stage 4: the product `DReLU(x) * x` (or a select).
     Select,

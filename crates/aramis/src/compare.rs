@@ -1,31 +1,26 @@
-//! Comparisons with MACs: authenticated random bits, DReLU, ReLU, max.
+//! Comparisons with MACs: authenticated random bits and daBits, DReLU,
+//! ReLU, max.
 //!
-//! DReLU follows the masked-opening comparison of Catrina and de Hoogh
-//! (SCN 2010, §3-4: open `x + r` for a mask with shared bits, compare the
-//! public opening with the bits) in its ring form (Escudero, Ghosh, Keller,
-//! Rachuri, Scholl, CRYPTO 2020, §5: MSB of a bounded value from one masked
-//! opening mod 2^L), with every product an authenticated multiplication of
-//! Chida et al. (so every stage is covered by the batched MAC check) and the
-//! random bits made from the pairwise PRG streams:
+//! DReLU is the most significant bit of `x' = x + 2^L` (`|x| < 2^L`,
+//! `L = bits - 1`), computed in the mod-2 domain of [`crate::small`] from
+//! the bits of the three **share components** of `x'` (the ABY3 local
+//! decomposition, Mohassel-Rindal CCS 2018 §5.3, made malicious-secure by
+//! the replication: each component's bits are known to its two holders, so
+//! the bit sharings are consistent unless a holder deviates, which the
+//! checks catch), with every AND a Chida et al. product:
 //!
-//! 1. **bits** (`Step::BitGen`): a random bit is `b_0 xor b_1 xor b_2`, `b_j`
-//!    a bit of the stream `k_j`, known to the two holders of component `j`
-//!    (so `[b_j]` is a valid sharing for free; any single party misses one
-//!    `b_j`, so the XOR is uniform to it). Cost: the three MACs (one reshare)
-//!    and two authenticated products for the XORs. A holder that uses a
-//!    non-bit or another bit than its partner holds an inconsistent share,
-//!    which every later product turns into an additive error (caught by the
-//!    MAC check) and every opening into a redundancy failure.
-//! 2. **masked opening** (`Step::CmpOpen`): for `|x| < 2^L` (`L = bits - 1`),
-//!    `x' = x + 2^L` lies in `[0, 2^(L+1))`; open `u = x' + r mod 2^(L+1)`
-//!    with `r = sum_i 2^i [r_i]` (perfectly uniform, so `u` reveals nothing).
-//! 3. **borrow chain** (`Step::CmpChain`): `t = [u mod 2^L < r mod 2^L]` by
-//!    the scan `t_(i+1) = u_i ? r_i t_i : r_i + t_i - r_i t_i` (one product
-//!    per bit), then `x >= 0  <=>  bit L of x' = u_L xor r_L xor t`.
-//! 4. **select** (`Step::Select`): `relu(x) = DReLU(x) * x`, one product.
+//! 1. `Step::BitGen`: the component bits and their MACs (one reshare), and
+//!    one daBit per element (`b_0 xor b_1 xor b_2` from the pair streams, in
+//!    both domains);
+//! 2. `Step::CmpChain`: carry-save addition of the three bit vectors (one
+//!    AND per bit, one round), then the ripple carry into bit L (one AND per
+//!    bit, sequential);
+//! 3. `Step::CmpOpen`: open `msb xor d` mod 2 and convert to an exact 0/1
+//!    value with the daBit's 128-bit half;
+//! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Rounds: 3 + 1 + L + 1. Bytes per element (all parties): 336 per random
-//! bit, 24 for the opening, 96 per chain step and for the select.
+//! Cost per element and party for `w = bits`: `56w + 112` bytes; rounds
+//! `w + 6` (docs/PROTOCOLS.md).
 
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};

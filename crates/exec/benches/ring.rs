@@ -95,5 +95,27 @@ fn conv(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gemm_u64, gemm_f32, conv);
+/// Z_2^128 (the malicious backend's shares): generic loop vs ten u64 GEMMs.
+fn gemm_u128(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gemm_u128");
+    g.sample_size(10);
+    let (m, k, n) = (256, 2304, 196);
+    let wide = |v: Vec<u64>, w: Vec<u64>| -> Vec<u128> {
+        v.iter().zip(w).map(|(&x, y)| (x as u128) << 64 | y as u128).collect()
+    };
+    let a = wide(values(m * k, 1), values(m * k, 2));
+    let b = wide(values(k * n, 3), values(k * n, 4));
+    g.throughput(Throughput::Elements((m * k * n) as u64));
+    let id = format!("{m}x{k}x{n}");
+    let mut out = vec![0u128; m * n];
+    g.bench_function(BenchmarkId::new("generic", &id), |bn| {
+        bn.iter(|| ring::gemm_generic_into(m, k, n, black_box(&a), black_box(&b), &mut out))
+    });
+    g.bench_function(BenchmarkId::new("u64_limbs", &id), |bn| {
+        bn.iter(|| ring::gemm_u128_into(m, k, n, black_box(&a), black_box(&b), &mut out))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, gemm_u64, gemm_f32, conv, gemm_u128);
 criterion_main!(benches);
