@@ -19,7 +19,7 @@
 //!    value with the daBit's 128-bit half;
 //! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Cost per element and party for `w = bits`: `56w + 112` bytes; rounds
+//! Cost per element and party for `w = bits`: `48w + 96` bytes; rounds
 //! `w + 6` (docs/PROTOCOLS.md).
 
 use crate::cheat::Step;
@@ -150,30 +150,43 @@ impl Aramis {
         if n > 0 && self.fire_inconsistent() {
             own[0] ^= 1;
         }
-        let wn = w * n;
-        let mut va = vec![0u64; 3 * wn];
-        let mut vb = vec![0u64; 3 * wn];
-        va[id * wn..(id + 1) * wn].copy_from_slice(&own);
-        let j1 = (id + 1) % 3;
-        vb[j1 * wn..(j1 + 1) * wn].copy_from_slice(&nxt);
-        let c = self.small_auth(va, vb)?;
-        let comp = |j: usize, upto: usize| c.slice(j * wn..j * wn + upto * n);
+        // Component j's bits as a sharing (component j = the bits, others 0).
+        let comp_bits = |j: usize| -> BitShare {
+            let mut b = BitShare::zeros(w * n);
+            if j == id {
+                b.va.copy_from_slice(&own);
+            } else if j == (id + 1) % 3 {
+                b.vb.copy_from_slice(&nxt);
+            }
+            b
+        };
+        // Only an AND's first operand needs a MAC, and so does every value
+        // XORed into one: components 0 and 1 at bits 0..L-1 (one reshare).
+        // Component 2 and bit L only ever enter second operands and the
+        // opened bit, which the redundancy of the opening covers.
+        let (c0, c1, c2) = (comp_bits(0), comp_bits(1), comp_bits(2));
+        let ln = l * n;
+        let mac_va = [&c0.va[..ln], &c1.va[..ln]].concat();
+        let mac_vb = [&c0.vb[..ln], &c1.vb[..ln]].concat();
+        let macd = self.small_auth(mac_va, mac_vb)?;
+        let (a, b) = (macd.slice(0..ln), macd.slice(ln..2 * ln));
         let (d_big, d_small) = self.dabits(n)?;
 
-        // Stage 2 (cmp-chain): carry-save addition of the three components
-        // (one AND per bit: maj(a, b, c) = a ^ ((a ^ b) & (a ^ c))), then the
-        // ripple carry into bit L of S + Cy (one AND per bit, sequential).
+        // Stage 2 (cmp-chain): carry-save addition of the three bit vectors,
+        // carries maj(a, b, c) = a ^ ((a ^ b) & (a ^ c)) (one AND per bit,
+        // one round), then the ripple carry into bit L of S + Cy with
+        // maj(s, cy, c) = c ^ ((c ^ cy) & (c ^ s)) (one AND per bit,
+        // sequential; the MAC-less s only in second operands).
         self.enter(Step::CmpChain)?;
-        let (a, b, cc) = (comp(0, l), comp(1, l), comp(2, l));
-        let p = self.and(&a.xor(&b), &a.xor(&cc))?;
+        let p = self.and(&a.xor(&b), &a.xor(&c2.slice(0..ln)))?;
         let maj = a.xor(&p); // position t: carry into position t + 1
-        let s = comp(0, w).xor(&comp(1, w)).xor(&comp(2, w));
+        let s = c0.xor(&c1).xor(&c2); // MAC halves meaningless: never checked
         let pos = |v: &BitShare, t: usize| v.slice(t * n..(t + 1) * n);
         let mut carry = BitShare::zeros(n);
         for t in 1..l {
             let (st, cyt) = (pos(&s, t), pos(&maj, t - 1));
-            let q = self.and(&st.xor(&cyt), &st.xor(&carry))?;
-            carry = st.xor(&q);
+            let q = self.and(&carry.xor(&cyt), &carry.xor(&st))?;
+            carry = carry.xor(&q);
         }
         let msb = pos(&s, l).xor(&pos(&maj, l - 1)).xor(&carry);
 

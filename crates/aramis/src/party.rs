@@ -82,6 +82,15 @@ impl std::fmt::Debug for Aramis {
     }
 }
 
+impl Drop for Aramis {
+    /// The MAC-key components are secret: wipe them (the PRG seeds are
+    /// wiped by `cryptflow_mpc::Prg`'s own drop).
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.alpha.a);
+        zeroize::Zeroize::zeroize(&mut self.alpha.b);
+    }
+}
+
 /// `n` elements of Z_2^128 from a PRG (two words each, low word first).
 pub(crate) fn gen_u128(g: &mut Prg, n: usize) -> Vec<u128> {
     let w = g.gen_u64(2 * n);

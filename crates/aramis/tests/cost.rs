@@ -153,9 +153,10 @@ fn truncation_and_relu_costs() {
     assert_eq!(bits, (336 * n, 3));
     for (w, c) in relus {
         let w = w as u64;
-        // per party: component-bit MACs 24w, carry-save ANDs 16(w-1), ripple
-        // ANDs 16(w-2), daBit 112 + 8, opening 8 (+32 per call), select 32
-        let per_party = 24 * w + 16 * (w - 1) + 16 * (w - 2) + 120 + 8 + 32;
+        // per party: MACs of two components' low w-1 bits 16(w-1), carry-save
+        // ANDs 16(w-1), ripple ANDs 16(w-2), daBit 112 + 8, opening 8 (+32
+        // per call), select 32
+        let per_party = 16 * (w - 1) + 16 * (w - 1) + 16 * (w - 2) + 120 + 8 + 32;
         assert_eq!(c, (3 * per_party * n + 96, w + 6), "w = {w}");
     }
 }
