@@ -244,10 +244,22 @@ fn cheat_outcome(cheater: usize, cheat: Cheat, results: &[Result<PartyReport, St
         .filter(|(id, _)| *id != cheater)
         .map(|(id, r)| match r {
             Err(e) => format!("party {id}: {e}"),
-            Ok(rep) if rep.output.is_some() => format!("party {id}: finished WITH an output (not detected)"),
-            Ok(_) => format!("party {id}: finished (not detected)"),
+            Ok(rep) if rep.output.is_some() => format!("party {id}: finished with an output"),
+            Ok(_) => format!("party {id}: finished"),
         })
         .collect();
+    let honest_finished = results.iter().enumerate().all(|(id, r)| id == cheater || r.is_ok());
+    if honest_finished {
+        // Every deviation that changes a message is caught (tests/cheating.rs),
+        // so this means the step never ran in this model.
+        return format!(
+            "simulated cheater party {cheater}: its deviation ({} / {}) never took effect (this model does not run that step, \
+             or the step gave it no message to change); nothing was detected and no output file was written ({})",
+            cheat.step.name(),
+            cheat.deviation.name(),
+            seen.join("; ")
+        );
+    }
     format!(
         "simulated cheater party {cheater} ({} / {}): {}",
         cheat.step.name(),

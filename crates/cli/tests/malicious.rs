@@ -136,3 +136,22 @@ fn simulate_cheater_needs_the_malicious_backend_and_a_valid_spec() {
         assert!(err.contains(want), "{spec}: {err}");
     }
 }
+
+#[test]
+fn a_cheat_at_a_step_the_model_never_runs_is_reported_as_such() {
+    // the digits CNN has no element-wise product of two secrets
+    let (m, x) = (fixture("digits/digits.onnx"), three_images());
+    let o = cryptflow(&[
+        "run",
+        &s(&m),
+        "-i",
+        &s(&x),
+        "--backend",
+        "3pc-malicious",
+        "--simulate-cheater",
+        "1:mul",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("never took effect"), "{err}");
+}
