@@ -85,7 +85,22 @@ pub(crate) fn free_port() -> Result<u16, CliError> {
 }
 
 /// Three mutually authenticated TLS channels over loopback, index = party id.
+///
+/// The ports are picked free but released before the parties bind them, so
+/// another process may take one in between: setup is retried (fresh ports
+/// and identities) up to three times.
 pub fn loopback_channels(program: &Program, backend: &str) -> Result<Vec<Box<dyn Channel>>, CliError> {
+    let mut last = None;
+    for _ in 0..3 {
+        match loopback_once(program, backend) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| CliError::Io("loopback setup failed".into())))
+}
+
+fn loopback_once(program: &Program, backend: &str) -> Result<Vec<Box<dyn Channel>>, CliError> {
     let names = ["model-owner", "data-owner", "helper"];
     let mut keys = Vec::new();
     let mut peers = Vec::new();
