@@ -38,6 +38,7 @@ pub mod backend;
 pub mod cheat;
 pub mod compare;
 pub mod error;
+pub mod gf64;
 pub mod party;
 pub mod protocols;
 pub mod share;

@@ -12,13 +12,17 @@
 //! Wrapping arithmetic is exact, so every path gives bit-identical results.
 //! The f32 GEMM is `matrixmultiply`'s, split over row blocks by rayon.
 //!
+//! Carry-less multiplication (for GF(2^64) arithmetic in the malicious
+//! protocols) uses PCLMULQDQ when present, a constant-time shift-and-xor
+//! loop otherwise ([`clmul_xor_sum`]).
+//!
 //! All `unsafe` code is in `simd.rs`.
 
 mod portable;
 mod simd;
 
 use rayon::prelude::*;
-use simd::Avx512;
+use simd::{Avx512, Pclmul};
 use std::sync::OnceLock;
 
 /// Which implementation a u64 GEMM runs.
@@ -326,3 +330,30 @@ pub fn gemm_f32(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f32> 
 
 #[cfg(test)]
 mod tests;
+
+/// The 128-bit carry-less product of `a` and `b` in plain Rust, constant
+/// time (no branch on the operands), as (low, high).
+pub fn clmul_portable(a: u64, b: u64) -> (u64, u64) {
+    let (mut lo, mut hi) = (0u64, 0u64);
+    for i in 0..64 {
+        let m = 0u64.wrapping_sub((b >> i) & 1);
+        lo ^= (a << i) & m;
+        hi ^= a.checked_shr(64 - i).unwrap_or(0) & m;
+    }
+    (lo, hi)
+}
+
+/// XOR over `j` of the carry-less products `a[j] * b[j]` (the linear part of
+/// a GF(2^64) inner product, before reduction), as (low, high): PCLMULQDQ
+/// when the CPU has it, [`clmul_portable`] otherwise.
+pub fn clmul_xor_sum(a: &[u64], b: &[u64]) -> (u64, u64) {
+    assert_eq!(a.len(), b.len(), "clmul: lengths differ");
+    static HW: OnceLock<Option<Pclmul>> = OnceLock::new();
+    match HW.get_or_init(Pclmul::detect) {
+        Some(p) => p.clmul_xor_sum(a, b),
+        None => a.iter().zip(b).fold((0, 0), |(l, h), (&x, &y)| {
+            let (pl, ph) = clmul_portable(x, y);
+            (l ^ pl, h ^ ph)
+        }),
+    }
+}

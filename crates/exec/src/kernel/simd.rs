@@ -154,3 +154,51 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         )
     }
 }
+
+/// Proof that the running CPU has PCLMULQDQ (carry-less multiplication).
+#[derive(Clone, Copy, Debug)]
+pub struct Pclmul(());
+
+impl Pclmul {
+    pub fn detect() -> Option<Pclmul> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("pclmulqdq") && is_x86_feature_detected!("sse2") {
+                return Some(Pclmul(()));
+            }
+        }
+        None
+    }
+
+    /// XOR over `j` of the 128-bit carry-less products `a[j] * b[j]`, as
+    /// (low, high) words. Panics if the lengths differ.
+    pub fn clmul_xor_sum(self, a: &[u64], b: &[u64]) -> (u64, u64) {
+        assert_eq!(a.len(), b.len(), "clmul: lengths differ");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` exists only if `detect` found pclmulqdq and sse2;
+        // the callee reads the slices through safe indexing only.
+        unsafe {
+            clmul_xor_sum_pclmul(a, b)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}")
+    }
+}
+
+/// # Safety
+/// The CPU must support pclmulqdq and sse2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq,sse2")]
+unsafe fn clmul_xor_sum_pclmul(a: &[u64], b: &[u64]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_clmulepi64_si128, _mm_set_epi64x, _mm_setzero_si128, _mm_storeu_si128, _mm_xor_si128,
+    };
+    let mut acc = _mm_setzero_si128();
+    for (&x, &y) in a.iter().zip(b) {
+        let p = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set_epi64x(0, y as i64));
+        acc = _mm_xor_si128(acc, p);
+    }
+    let mut out = [0u64; 2];
+    _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, acc);
+    (out[0], out[1])
+}

@@ -182,3 +182,30 @@ fn no_simd_env_forces_portable() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}");
 }
+
+#[test]
+fn carry_less_products_agree_with_the_portable_loop() {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut r = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    // (x + 1)(x + 1) = x^2 + 1; x^63 * x = x^64
+    assert_eq!(super::clmul_portable(3, 3), (5, 0));
+    assert_eq!(super::clmul_portable(1 << 63, 2), (0, 1));
+    let a: Vec<u64> = (0..1000).map(|_| r()).collect();
+    let b: Vec<u64> = (0..1000).map(|_| r()).collect();
+    let want = a.iter().zip(&b).fold((0, 0), |(l, h), (&x, &y)| {
+        let (pl, ph) = super::clmul_portable(x, y);
+        (l ^ pl, h ^ ph)
+    });
+    assert_eq!(super::clmul_xor_sum(&a, &b), want);
+    // bilinear over GF(2): (a + a') b = ab + a'b
+    let (x, x2, y) = (r(), r(), r());
+    let (l1, h1) = super::clmul_portable(x ^ x2, y);
+    let (l2, h2) = super::clmul_portable(x, y);
+    let (l3, h3) = super::clmul_portable(x2, y);
+    assert_eq!((l1, h1), (l2 ^ l3, h2 ^ h3));
+}
