@@ -59,8 +59,10 @@ pub struct Aramis {
     pub(crate) alpha: RShare,
     /// Authenticated sharings whose MAC relation the next check covers.
     pub(crate) pending: Vec<AuthShare>,
-    /// Mod-2 domain sharings (see `small`) awaiting the same check.
+    /// Boolean-domain sharings (see `small`) awaiting the next check.
     pub(crate) pending_small: Vec<crate::small::BitShare>,
+    /// This party's components of the Boolean domain's MAC key in GF(2^64).
+    pub(crate) beta: (u64, u64),
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
     flags: Vec<(usize, Choice)>,
     /// Set once the session aborted; every later call fails with it.
@@ -88,6 +90,8 @@ impl Drop for Aramis {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.alpha.a);
         zeroize::Zeroize::zeroize(&mut self.alpha.b);
+        zeroize::Zeroize::zeroize(&mut self.beta.0);
+        zeroize::Zeroize::zeroize(&mut self.beta.1);
     }
 }
 
@@ -161,11 +165,13 @@ impl Aramis {
     pub fn from_party(mut p: Party) -> Aramis {
         let a = gen_u128(p.prg_prev(), 1);
         let b = gen_u128(p.prg_next(), 1);
+        let beta = (p.prg_prev().gen_u64(1)[0], p.prg_next().gen_u64(1)[0]);
         Aramis {
             p,
             alpha: RShare { a, b },
             pending: Vec::new(),
             pending_small: Vec::new(),
+            beta,
             flags: Vec::new(),
             aborted: None,
             step: Step::Input,

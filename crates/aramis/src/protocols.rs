@@ -450,17 +450,7 @@ impl Aramis {
                 w.b[0] = w.b[0].wrapping_add(c.wrapping_mul(x.v.b[j]));
             }
         }
-        // mod-2 domain sharings, lifted by 2^64: 2^64 m = alpha 2^64 v mod 2^128
-        for x in &self.pending_small {
-            let rho = gen_u128(&mut g, x.len());
-            for (j, &c) in rho.iter().enumerate() {
-                let c = c << 64;
-                u.a[0] = u.a[0].wrapping_add(c.wrapping_mul(x.ma[j] as u128));
-                u.b[0] = u.b[0].wrapping_add(c.wrapping_mul(x.mb[j] as u128));
-                w.a[0] = w.a[0].wrapping_add(c.wrapping_mul(x.va[j] as u128));
-                w.b[0] = w.b[0].wrapping_add(c.wrapping_mul(x.vb[j] as u128));
-            }
-        }
+
         let mut z = self.alpha_local(&w);
         add_assign(&mut z, &self.zero_share(1));
         let aw = self.reshare(z, 1)?;
@@ -473,7 +463,8 @@ impl Aramis {
         let opened = self.open_all_raw(&tr, 128, e, e, CHK_MAC)?[0];
         self.flag(CHK_MAC, opened.ct_eq(&0));
         self.pending.clear();
-        self.pending_small.clear();
+        // the Boolean domain's check, same coin (3 more rounds when it has sharings)
+        self.bin_check(&mut g)?;
         self.verdict()
     }
 

@@ -1,29 +1,34 @@
-//! The mod-2 domain of the comparisons: authenticated replicated sharings
-//! over Z_2^64 whose value matters **mod 2 only** (SPDZ2k with k = 1,
-//! s = 63), so that XOR is a local addition and only AND costs a product
-//! (16 bytes per party instead of 32 in the 128-bit domain).
+//! The Boolean domain of the comparisons: replicated XOR-sharings of bits
+//! with MACs in GF(2^64) (Chida et al. CRYPTO 2018 §5: a Boolean circuit is
+//! verified in an extension field). XOR is local; AND is the Chida et al.
+//! product `[xy]`, `[beta x][y]` in one reshare: one bit for the value and
+//! 8 bytes for the MAC per element and party. Multiplying a field element
+//! by a bit is a select, so products need no field multiplication; only the
+//! batched check multiplies in GF(2^64) ([`crate::gf64`]).
 //!
-//! The MAC key is `alpha mod 2^64` (the components of the session key,
-//! reduced). A small sharing `(v, m)` satisfies `m = alpha v mod 2^64`; the
-//! batched check of `protocols.rs` covers it by lifting both halves by
-//! `2^64` into Z_2^128, where the relation becomes `2^64 m = alpha 2^64 v
-//! mod 2^128`. An error that is odd (the only kind that changes a bit) then
-//! has 2-adic valuation 64, so the bound of the check is `(K+1)(K+2)/2 ·
-//! 2^-K` with `K = 64`: 2^-52.9.
+//! The MAC key `beta = beta_0 + beta_1 + beta_2` in GF(2^64) is drawn like
+//! `alpha` (component j from the stream `k_j`) and never opened. The check
+//! runs inside every checkpoint, with coefficients from the same coin as the
+//! 128-bit check: `T = sum rho_j m_j + beta sum rho_j v_j`, then `T r` for a
+//! random `r`, opened redundantly and compared with 0. Over a field the
+//! undetected-cheating probability is below `2 / 2^64` per check.
 //!
-//! Sharings are made from **pair-known values** (`pair_bits`): a bit of a
-//! share component, or of the stream `k_j`, is known to both holders of
-//! component `j`, so the sharing with that bit as component `j` (others 0)
-//! is consistent for free; only its MAC costs a reshare. A holder that uses
-//! another bit than its partner holds an inconsistent share, which every
-//! later product turns into an additive error and every opening into a
-//! redundancy failure.
+//! Sharings are made from **pair-known bits** ([`Aramis::small_auth`]): a
+//! bit of a share component, or of the stream `k_j`, is known to both
+//! holders of component `j`, so the sharing with that bit as component `j`
+//! (others 0) is consistent for free; only its MAC costs a reshare. A holder
+//! that uses another bit than its partner holds an inconsistent share, which
+//! every later product turns into an additive error and every opening into
+//! a redundancy failure.
 
 use crate::error::Result;
-use crate::party::Aramis;
-use cryptflow_net::prev;
+use crate::gf64;
+use crate::party::{digest, u64s_from, u64s_to_bytes, Aramis, CHK_MAC};
+use cryptflow_mpc::Prg;
+use cryptflow_net::{next, prev};
+use subtle::ConstantTimeEq;
 
-/// One party's authenticated sharing over Z_2^64 (value mod 2).
+/// One party's authenticated XOR-sharing of bits (values 0/1, MACs in GF(2^64)).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct BitShare {
     pub va: Vec<u64>,
@@ -38,8 +43,26 @@ impl std::fmt::Debug for BitShare {
     }
 }
 
-fn zip(x: &[u64], y: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
-    x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+fn xor(x: &[u64], y: &[u64]) -> Vec<u64> {
+    x.iter().zip(y).map(|(&p, &q)| p ^ q).collect()
+}
+
+/// `v` if `bit` is 1, else 0 (constant time).
+#[inline(always)]
+fn sel(v: u64, bit: u64) -> u64 {
+    v & 0u64.wrapping_sub(bit & 1)
+}
+
+fn pack_bits(v: &[u64]) -> Vec<u8> {
+    let mut out = vec![0u8; v.len().div_ceil(8)];
+    for (j, &b) in v.iter().enumerate() {
+        out[j / 8] |= ((b & 1) as u8) << (j % 8);
+    }
+    out
+}
+
+fn unpack_bits(m: &[u8], n: usize) -> Vec<u64> {
+    (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u64).collect()
 }
 
 impl BitShare {
@@ -60,13 +83,13 @@ impl BitShare {
         }
     }
 
-    /// `self xor o` (mod 2 the sum is the XOR): local.
+    /// `self xor o`: local, MACs add.
     pub fn xor(&self, o: &BitShare) -> BitShare {
         BitShare {
-            va: zip(&self.va, &o.va, u64::wrapping_add),
-            vb: zip(&self.vb, &o.vb, u64::wrapping_add),
-            ma: zip(&self.ma, &o.ma, u64::wrapping_add),
-            mb: zip(&self.mb, &o.mb, u64::wrapping_add),
+            va: xor(&self.va, &o.va),
+            vb: xor(&self.vb, &o.vb),
+            ma: xor(&self.ma, &o.ma),
+            mb: xor(&self.mb, &o.mb),
         }
     }
 
@@ -81,93 +104,85 @@ impl BitShare {
 }
 
 impl Aramis {
-    fn small_alpha(&self) -> (u64, u64) {
-        (self.alpha.a[0] as u64, self.alpha.b[0] as u64)
-    }
-
-    /// Additive zero sharing over Z_2^64 from the pairwise streams.
-    fn small_zero_share(&mut self, n: usize) -> Vec<u64> {
+    /// Additive (XOR) zero sharing of `n` words from the pairwise streams.
+    fn xor_zero_share(&mut self, n: usize) -> Vec<u64> {
         let a = self.p.prg_prev().gen_u64(n);
         let b = self.p.prg_next().gen_u64(n);
-        zip(&a, &b, u64::wrapping_sub)
+        xor(&a, &b)
     }
 
-    /// Reshare of 3-out-of-3 shares over Z_2^64 (1 round, 8 bytes per
-    /// element); the first `vals` elements are value products (cheat hooks
-    /// as in the 128-bit `reshare`).
-    fn small_reshare(&mut self, z: Vec<u64>, vals: usize) -> Result<(Vec<u64>, Vec<u64>)> {
+    /// Reshare of 3-out-of-3 XOR shares: the first `bits` elements are value
+    /// bits (sent packed, one bit each), the rest GF(2^64) MAC words (8
+    /// bytes each). 1 round. Cheat hooks as in the 128-bit `reshare`: an
+    /// additive error flips the first value bit, a lie adds a non-zero
+    /// element to the first MAC word.
+    fn bin_reshare(&mut self, z: Vec<u64>, bits: usize) -> Result<(Vec<u64>, Vec<u64>)> {
         let me = self.id();
-        let mut msg = z.clone();
-        // Only bit 0 of a value matters here, so an even error would change
-        // nothing (and need not be caught): the hooks add an odd one.
-        let odd = |e: u128| if e == 0 { 0 } else { e as u64 | 1 };
-        if vals > 0 {
-            let e = odd(self.fire_add_error());
-            msg[0] = msg[0].wrapping_add(e);
+        let mut msg_bits: Vec<u64> = z[..bits].to_vec();
+        let mut msg_words: Vec<u64> = z[bits..].to_vec();
+        if bits > 0 && self.fire_add_error() != 0 {
+            msg_bits[0] ^= 1;
         }
-        if msg.len() > vals {
-            let e = odd(self.fire_lie());
-            msg[vals] = msg[vals].wrapping_add(e);
+        if !msg_words.is_empty() {
+            let e = self.fire_lie();
+            if e != 0 {
+                msg_words[0] ^= (e as u64).max(1);
+            }
         }
         self.tick();
-        let bytes = crate::party::u64s_to_bytes(&msg);
+        let mut bytes = pack_bits(&msg_bits);
+        bytes.extend(u64s_to_bytes(&msg_words));
         self.send(prev(me), bytes)?;
-        let got = self.recv(cryptflow_net::next(me), z.len() * 8)?;
-        Ok((z, crate::party::u64s_from(&got)))
+        let words = z.len() - bits;
+        let nb = bits.div_ceil(8);
+        let got = self.recv(next(me), nb + 8 * words)?;
+        let mut other = unpack_bits(&got[..nb], bits);
+        other.extend(u64s_from(&got[nb..]));
+        Ok((z, other))
     }
 
-    /// Authenticates value sharings `(va, vb)` made of pair-known components:
-    /// one reshare of the MAC (8 bytes per element and party). The result
-    /// joins the next batched check.
+    /// Authenticates value sharings `(va, vb)` of bits made of pair-known
+    /// components: one reshare of the MAC (8 bytes per element and party).
+    /// The result joins the next batched check.
     pub(crate) fn small_auth(&mut self, va: Vec<u64>, vb: Vec<u64>) -> Result<BitShare> {
-        let (aa, ab) = self.small_alpha();
+        let (va, vb): (Vec<u64>, Vec<u64>) = (va.iter().map(|b| b & 1).collect(), vb.iter().map(|b| b & 1).collect());
+        let (ba, bb) = self.beta;
         let n = va.len();
-        let zs = self.small_zero_share(n);
+        let zs = self.xor_zero_share(n);
         let z: Vec<u64> = (0..n)
-            .map(|j| {
-                aa.wrapping_mul(va[j].wrapping_add(vb[j]))
-                    .wrapping_add(ab.wrapping_mul(va[j]))
-                    .wrapping_add(zs[j])
-            })
+            .map(|j| sel(ba, va[j] ^ vb[j]) ^ sel(bb, va[j]) ^ zs[j])
             .collect();
-        let (ma, mb) = self.small_reshare(z, 0)?;
+        let (ma, mb) = self.bin_reshare(z, 0)?;
         let s = BitShare { va, vb, ma, mb };
         self.pending_small.push(s.clone());
         Ok(s)
     }
 
-    /// `x AND y` (mod 2): `[xy]` and `[alpha x y] = [alpha x][y]`, both in
-    /// one reshare: 1 round, 16 bytes per element and party. Secure up to
+    /// `x AND y`: `[xy]` and `[beta x y] = [beta x][y]` in one reshare:
+    /// 1 round, one bit and 8 bytes per element and party. Secure up to
     /// additive attacks; the result joins the next batched check.
     pub(crate) fn and(&mut self, x: &BitShare, y: &BitShare) -> Result<BitShare> {
         let n = x.len();
         let mut xa = x.va.clone();
-        if let Some(j) = (0..n).find(|&j| y.va[j].wrapping_add(y.vb[j]) & 1 != 0) {
+        // An inconsistent x component changes this party's product only
+        // where y_i + y_(i+1) = 1; elsewhere it changes no message.
+        if let Some(j) = (0..n).find(|&j| (y.va[j] ^ y.vb[j]) & 1 == 1) {
             if self.fire_inconsistent() {
-                xa[j] = xa[j].wrapping_add(1);
+                xa[j] ^= 1;
             }
         }
-        let zs = self.small_zero_share(2 * n);
+        let zv = self.xor_zero_share(n);
+        let zm = self.xor_zero_share(n);
         let mut z = Vec::with_capacity(2 * n);
         for j in 0..n {
-            let ys = y.va[j].wrapping_add(y.vb[j]);
-            z.push(
-                xa[j]
-                    .wrapping_mul(ys)
-                    .wrapping_add(x.vb[j].wrapping_mul(y.va[j]))
-                    .wrapping_add(zs[j]),
-            );
+            let ys = y.va[j] ^ y.vb[j];
+            z.push(((xa[j] & ys) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1);
         }
         for j in 0..n {
-            let ys = y.va[j].wrapping_add(y.vb[j]);
-            z.push(
-                x.ma[j]
-                    .wrapping_mul(ys)
-                    .wrapping_add(x.mb[j].wrapping_mul(y.va[j]))
-                    .wrapping_add(zs[n + j]),
-            );
+            let ys = y.va[j] ^ y.vb[j];
+            z.push(sel(x.ma[j], ys) ^ sel(x.mb[j], y.va[j]) ^ zm[j]);
         }
-        let (za, zb) = self.small_reshare(z, n)?;
+        let (za, zb) = self.bin_reshare(z, n)?;
         let s = BitShare {
             va: za[..n].to_vec(),
             vb: zb[..n].to_vec(),
@@ -178,8 +193,53 @@ impl Aramis {
         Ok(s)
     }
 
-    /// Number of small-domain elements awaiting the batched check.
+    /// Number of Boolean-domain elements awaiting the batched check.
     pub(crate) fn pending_small_elements(&self) -> usize {
         self.pending_small.iter().map(|x| x.len()).sum()
+    }
+
+    /// Redundant opening of one XOR-shared word (1 round): the missing
+    /// component from `prev`, its hash from `next`, compared in constant time.
+    fn open_word(&mut self, a: u64, b: u64) -> Result<u64> {
+        let me = self.id();
+        self.tick();
+        self.send(next(me), a.to_le_bytes().to_vec())?;
+        self.send(prev(me), digest(b"open-gf", &b.to_le_bytes()).to_vec())?;
+        let c = self.recv(prev(me), 8)?;
+        let h = self.recv_hash(next(me))?;
+        self.flag(CHK_MAC, Aramis::ct_eq_hash(&digest(b"open-gf", &c), &h));
+        Ok(a ^ b ^ u64s_from(&c)[0])
+    }
+
+    /// The GF(2^64) half of a checkpoint (3 rounds), with coefficients from
+    /// `g` (seeded by the checkpoint's coin, drawn after every checked
+    /// value was fixed): flags `CHK_MAC` unless `T r = 0`.
+    pub(crate) fn bin_check(&mut self, g: &mut Prg) -> Result<()> {
+        if self.pending_small.is_empty() {
+            return Ok(());
+        }
+        let (mut ua, mut ub, mut wa, mut wb) = (0u64, 0u64, 0u64, 0u64);
+        for x in std::mem::take(&mut self.pending_small) {
+            let rho = g.gen_u64(x.len());
+            ua ^= gf64::dot(&rho, &x.ma);
+            ub ^= gf64::dot(&rho, &x.mb);
+            for (j, &r) in rho.iter().enumerate() {
+                wa ^= sel(r, x.va[j]);
+                wb ^= sel(r, x.vb[j]);
+            }
+        }
+        // [beta w]: replicated product with the key (one reshare)
+        let (ba, bb) = self.beta;
+        let z = gf64::mul(ba, wa ^ wb) ^ gf64::mul(bb, wa) ^ self.xor_zero_share(1)[0];
+        let (bw_a, bw_b) = self.bin_reshare(vec![z], 0)?;
+        let (ta, tb) = (ua ^ bw_a[0], ub ^ bw_b[0]);
+        // [T r] for a fresh random [r], opened: 0 unless someone cheated
+        let ra = self.p.prg_prev().gen_u64(1)[0];
+        let rb = self.p.prg_next().gen_u64(1)[0];
+        let z = gf64::mul(ta, ra ^ rb) ^ gf64::mul(tb, ra) ^ self.xor_zero_share(1)[0];
+        let (tr_a, tr_b) = self.bin_reshare(vec![z], 0)?;
+        let opened = self.open_word(tr_a[0], tr_b[0])?;
+        self.flag(CHK_MAC, opened.ct_eq(&0));
+        Ok(())
     }
 }

@@ -153,10 +153,11 @@ fn truncation_and_relu_costs() {
     assert_eq!(bits, (336 * n, 3));
     for (w, c) in relus {
         let w = w as u64;
-        // per party: MACs of two components' low w-1 bits 16(w-1), carry-save
-        // ANDs 16(w-1), ripple ANDs 16(w-2), daBit 112 + 8, opening 8 (+32
-        // per call), select 32
-        let per_party = 16 * (w - 1) + 16 * (w - 1) + 16 * (w - 2) + 120 + 8 + 32;
-        assert_eq!(c, (3 * per_party * n + 96, w + 6), "w = {w}");
+        // per party: GF(2^64) MACs of two components' low w-1 bits 16(w-1);
+        // 2w-3 ANDs (carry-save and ripple) of one bit + an 8-byte MAC each;
+        // daBit 112 + 8, opening 8 (+32 per call), select 32
+        let ands = 2 * w - 3;
+        let per_party = 16 * (w - 1) + 8 * ands + 120 + 8 + 32;
+        assert_eq!(c, (3 * (per_party * n + ands * n / 8) + 96, w + 6), "w = {w}");
     }
 }
