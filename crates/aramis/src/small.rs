@@ -173,15 +173,10 @@ impl Aramis {
         }
         let zv = self.xor_zero_share(n);
         let zm = self.xor_zero_share(n);
+        let ys: Vec<u64> = xor(&y.va, &y.vb);
         let mut z = Vec::with_capacity(2 * n);
-        for j in 0..n {
-            let ys = y.va[j] ^ y.vb[j];
-            z.push(((xa[j] & ys) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1);
-        }
-        for j in 0..n {
-            let ys = y.va[j] ^ y.vb[j];
-            z.push(sel(x.ma[j], ys) ^ sel(x.mb[j], y.va[j]) ^ zm[j]);
-        }
+        z.extend((0..n).map(|j| ((xa[j] & ys[j]) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1));
+        z.extend((0..n).map(|j| sel(x.ma[j], ys[j]) ^ sel(x.mb[j], y.va[j]) ^ zm[j]));
         let (za, zb) = self.bin_reshare(z, n)?;
         let s = BitShare {
             va: za[..n].to_vec(),
