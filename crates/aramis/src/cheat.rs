@@ -19,7 +19,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the component bits | first reshare | first component of the opening |
 //! | `InconsistentShare` | uses a mask component differing from the other holder's | flips a component bit in its copy | as mul | sends a component differing from its copy |
-//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | as mul (odd error in the mod-2 domain) | `+e` on the opened component |
+//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | as mul (flips a value bit in the Boolean domain) | `+e` on the opened component |
 //! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the component bits' MAC | as mul | coordinated lie on component and hash |
 //!
 //! A consistent lie by an input owner about its own input (same component to

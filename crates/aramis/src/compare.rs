@@ -2,7 +2,7 @@
 //! ReLU, max.
 //!
 //! DReLU is the most significant bit of `x' = x + 2^L` (`|x| < 2^L`,
-//! `L = bits - 1`), computed in the mod-2 domain of [`crate::small`] from
+//! `L = bits - 1`), computed in the Boolean domain of [`crate::small`] from
 //! the bits of the three **share components** of `x'` (the ABY3 local
 //! decomposition, Mohassel-Rindal CCS 2018 §5.3, made malicious-secure by
 //! the replication: each component's bits are known to its two holders, so
@@ -19,7 +19,7 @@
 //!    value with the daBit's 128-bit half;
 //! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Cost per element and party for `w = bits`: `48w + 96` bytes; rounds
+//! Cost per element and party for `w = bits`: about `32w + 136` bytes; rounds
 //! `w + 6` (docs/PROTOCOLS.md).
 
 use crate::cheat::Step;
@@ -37,7 +37,7 @@ impl Aramis {
     /// `n` authenticated random bits, uniform and unknown to every single
     /// party (runs inside the caller's step), with this party's two pair
     /// bits of each (`b_id`, `b_(id+1)`), from which the caller can build the
-    /// same bit in the mod-2 domain.
+    /// same bit in the Boolean domain.
     fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, AuthShare)> {
         let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
         let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
@@ -83,7 +83,7 @@ impl Aramis {
     }
 
     /// `n` random bits held both as exact 0/1 values (128-bit domain) and in
-    /// the mod-2 domain (daBits, Rotaru-Wood INDOCRYPT 2019, here from the
+    /// the Boolean domain (daBits, Rotaru-Wood INDOCRYPT 2019, here from the
     /// same pair bits: consistent by the replication).
     fn dabits(&mut self, n: usize) -> Result<(AuthShare, BitShare)> {
         let (own, next_bits, big) = self.random_bits_raw(n)?;

@@ -6,8 +6,9 @@
 //! pentanomial. Inner products reduce once, after XOR-accumulating the
 //! 128-bit products.
 //!
-//! Groundwork: not used by the protocols yet (docs/PROTOCOLS.md, "Limits and
-//! next steps").
+//! Used by the Boolean domain's MAC check (`small.rs`); also the field a
+//! distributed-ZK verification of Boolean gates would work in
+//! (docs/PROTOCOLS.md, "Limits and next steps").
 
 use cryptflow_exec::kernel::{clmul_portable, clmul_xor_sum};
 
