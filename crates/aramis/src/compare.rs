@@ -19,7 +19,7 @@
 //!    value with the daBit's 128-bit half;
 //! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Cost per element and party for `w = bits`: about `32w + 136` bytes; rounds
+//! Cost per element and party for `w = bits`: about `32w + 120` bytes; rounds
 //! `w + 6` (docs/PROTOCOLS.md).
 
 use crate::cheat::Step;
