@@ -81,22 +81,33 @@ fn bit_input_and_reveal() {
 fn malformed_message_is_an_error_not_a_panic() {
     let r = run3(|p| {
         let x = AShare::zeros(4);
-        if p.id() == 1 {
-            // Party 1 misbehaves: a 3-byte message where 32 bytes are expected.
-            ok(p.send_bytes(0, vec![1, 2, 3]));
-            None
-        } else {
-            Some(mul(p, &x, &x))
+        match p.id() {
+            1 => {
+                // Party 1 misbehaves: a 3-byte message where 32 bytes are expected.
+                ok(p.send_bytes(0, vec![1, 2, 3]));
+                None
+            }
+            // Party 2 only waits for party 0's reshare, so that party 0's send
+            // cannot race with party 2 going away (it would see "closed").
+            2 => {
+                ok(p.recv_bytes(0, 32));
+                None
+            }
+            _ => Some(mul(p, &x, &x)),
         }
     });
-    assert!(matches!(
-        r[0],
-        Some(Err(MpcError::BadLength {
-            peer: 1,
-            expected: 32,
-            got: 3
-        }))
-    ));
+    assert!(
+        matches!(
+            r[0],
+            Some(Err(MpcError::BadLength {
+                peer: 1,
+                expected: 32,
+                got: 3
+            }))
+        ),
+        "{:?}",
+        r[0]
+    );
     let msg = format!("{}", r[0].as_ref().unwrap().as_ref().unwrap_err());
     assert!(msg.contains("party 1"));
 }
