@@ -23,7 +23,7 @@
 
 use crate::error::Result;
 use crate::gf64;
-use crate::party::{digest, u64s_from, u64s_to_bytes, Aramis, CHK_MAC};
+use crate::party::{digest, u64s_from, Aramis, CHK_MAC};
 use cryptflow_mpc::Prg;
 use cryptflow_net::{next, prev};
 use subtle::ConstantTimeEq;
@@ -118,23 +118,25 @@ impl Aramis {
     /// element to the first MAC word.
     fn bin_reshare(&mut self, z: Vec<u64>, bits: usize) -> Result<(Vec<u64>, Vec<u64>)> {
         let me = self.id();
-        let mut msg_bits: Vec<u64> = z[..bits].to_vec();
-        let mut msg_words: Vec<u64> = z[bits..].to_vec();
-        if bits > 0 && self.fire_add_error() != 0 {
-            msg_bits[0] ^= 1;
+        let words = z.len() - bits;
+        let nb = bits.div_ceil(8);
+        let mut bytes = pack_bits(&z[..bits]);
+        bytes.reserve(8 * words);
+        for w in &z[bits..] {
+            bytes.extend_from_slice(&w.to_le_bytes());
         }
-        if !msg_words.is_empty() {
+        if bits > 0 && self.fire_add_error() != 0 {
+            bytes[0] ^= 1;
+        }
+        if words > 0 {
             let e = self.fire_lie();
             if e != 0 {
-                msg_words[0] ^= (e as u64).max(1);
+                let first = (e as u64).max(1).to_le_bytes();
+                bytes[nb..nb + 8].iter_mut().zip(first).for_each(|(b, f)| *b ^= f);
             }
         }
         self.tick();
-        let mut bytes = pack_bits(&msg_bits);
-        bytes.extend(u64s_to_bytes(&msg_words));
         self.send(prev(me), bytes)?;
-        let words = z.len() - bits;
-        let nb = bits.div_ceil(8);
         let got = self.recv(next(me), nb + 8 * words)?;
         let mut other = unpack_bits(&got[..nb], bits);
         other.extend(u64s_from(&got[nb..]));
@@ -163,27 +165,25 @@ impl Aramis {
     /// additive attacks; the result joins the next batched check.
     pub(crate) fn and(&mut self, x: &BitShare, y: &BitShare) -> Result<BitShare> {
         let n = x.len();
-        let mut xa = x.va.clone();
         // An inconsistent x component changes this party's product only
         // where y_i + y_(i+1) = 1; elsewhere it changes no message.
+        let mut flip = usize::MAX;
         if let Some(j) = (0..n).find(|&j| (y.va[j] ^ y.vb[j]) & 1 == 1) {
             if self.fire_inconsistent() {
-                xa[j] ^= 1;
+                flip = j;
             }
         }
         let zv = self.xor_zero_share(n);
         let zm = self.xor_zero_share(n);
-        let ys: Vec<u64> = xor(&y.va, &y.vb);
         let mut z = Vec::with_capacity(2 * n);
-        z.extend((0..n).map(|j| ((xa[j] & ys[j]) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1));
-        z.extend((0..n).map(|j| sel(x.ma[j], ys[j]) ^ sel(x.mb[j], y.va[j]) ^ zm[j]));
-        let (za, zb) = self.bin_reshare(z, n)?;
-        let s = BitShare {
-            va: za[..n].to_vec(),
-            vb: zb[..n].to_vec(),
-            ma: za[n..].to_vec(),
-            mb: zb[n..].to_vec(),
-        };
+        z.extend((0..n).map(|j| {
+            let xa = x.va[j] ^ (j == flip) as u64;
+            ((xa & (y.va[j] ^ y.vb[j])) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1
+        }));
+        z.extend((0..n).map(|j| sel(x.ma[j], y.va[j] ^ y.vb[j]) ^ sel(x.mb[j], y.va[j]) ^ zm[j]));
+        let (mut va, mut vb) = self.bin_reshare(z, n)?;
+        let (ma, mb) = (va.split_off(n), vb.split_off(n));
+        let s = BitShare { va, vb, ma, mb };
         self.pending_small.push(s.clone());
         Ok(s)
     }
