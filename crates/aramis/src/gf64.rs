@@ -1,4 +1,4 @@
-//! The field GF(2^64) = GF(2)[x] / (x^64 + x^4 + x^3 + x + 1), for MACs and
+//! The field GF(2^64) = GF(2)\[x\] / (x^64 + x^4 + x^3 + x + 1), for MACs and
 //! proofs over Boolean values (the extension field in which Boolean
 //! multiplications are verified, as in Boyle et al. CCS 2019 and Chida et
 //! al. CRYPTO 2018 §5). Addition is XOR; multiplication is a carry-less

@@ -11,27 +11,33 @@
 //! parties either obtain the correct result, or all abort with
 //! [`AramisError::CheatingDetected`] before any output is released; the
 //! adversary learns nothing beyond its own inputs and (if no abort) its
-//! outputs, except with statistical error below 2^-53 per check. Not
+//! outputs, except with statistical error below 2^-40 per check (values
+//! are checked mod 2^78, see `trunc`) and a masking distance of 2^-39 per
+//! truncated element. Not
 //! guaranteed: output delivery or fairness (a cheater can always force an
 //! abort), and hiding which check failed.
 //!
 //! # Construction
 //!
-//! SPDZ-wise replicated secret sharing over Z_2^(k+s), k = s = 64
-//! (arithmetic in `u128`): every secret `x` is held as replicated shares of
-//! `x` and of `alpha * x`, `alpha` a random shared MAC key never opened.
-//! Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer et al.
-//! CRYPTO 2018 §3); see [`protocols`] and `docs/PROTOCOLS.md`.
+//! SPDZ-wise replicated secret sharing over Z_2^128 (arithmetic in `u128`,
+//! values sign-extended from Z_2^64): every secret `x` is held as replicated
+//! shares of `x` and of `alpha * x`, `alpha` a random shared MAC key never
+//! opened. Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer
+//! et al. CRYPTO 2018 §3); Boolean values (comparisons) are XOR-shared bits
+//! with MACs in GF(2^64) (Chida et al. §5). See [`protocols`] and
+//! `docs/PROTOCOLS.md`.
 //!
 //! # Modules
 //!
 //! - [`share`]: [`RShare`] / [`AuthShare`] and local linear operations;
 //! - [`party`]: the [`Aramis`] context (seeds, MAC key, flags, verdicts, counters);
 //! - [`protocols`]: input, `mul`, `mul_bilinear`, openings, `verify`, `output_to`;
+//! - [`trunc`]: probabilistic truncation with masks from the pairwise streams;
+//! - [`small`], [`gf64`]: the Boolean domain (XOR-shared bits, GF(2^64) MACs);
+//! - [`compare`]: random bits, daBits, DReLU / ReLU / max;
+//! - [`backend`]: the `3pc-malicious` executor backend and its runners;
 //! - [`cheat`]: deliberate deviations for tests and `--simulate-cheater`;
 //! - [`testing`]: three-thread harness over in-memory channels.
-//!
-//! Not in this step: truncation with MACs, comparisons / ReLU, the executor backend.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;

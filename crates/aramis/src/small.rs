@@ -13,7 +13,7 @@
 //! random `r`, opened redundantly and compared with 0. Over a field the
 //! undetected-cheating probability is below `2 / 2^64` per check.
 //!
-//! Sharings are made from **pair-known bits** ([`Aramis::small_auth`]): a
+//! Sharings are made from **pair-known bits** (`Aramis::small_auth`): a
 //! bit of a share component, or of the stream `k_j`, is known to both
 //! holders of component `j`, so the sharing with that bit as component `j`
 //! (others 0) is consistent for free; only its MAC costs a reshare. A holder
