@@ -7,8 +7,9 @@
 //! - no-op removal: identity transposes and reshapes, chains of transposes or
 //!   reshapes merged;
 //! - Relu/Clip chains merged into one Clip (Relu then Relu6 is one op);
-//! - ReLU/MaxPool reordering: MaxPool(Relu(x)) = Relu(MaxPool(x)), which
-//!   runs the ReLU on k*k times fewer values;
+//! - ReLU/MaxPool reordering: MaxPool(Relu(x)) = Relu(MaxPool(x)), also
+//!   through a zero Pad between them, which runs the ReLU on about
+//!   stride^2 times fewer values;
 //! - dead-code removal.
 
 use crate::{Backend, FloatBackend, Result};
@@ -260,6 +261,27 @@ impl Rewriter {
             let n = self.nodes[id].clone();
             let Op::MaxPool(_) = n.op else { continue };
             let r = n.inputs[0];
+            // MaxPool(Pad0(Relu(x))) = Relu(MaxPool(Pad0(x))): a zero pad
+            // cell only adds max(., 0), which the ReLU applies anyway
+            // (ResNet's stem pads between its ReLU and its pool).
+            if let Op::Pad { value, .. } = &self.nodes[r].op {
+                let q = self.nodes[r].inputs[0];
+                if *value == 0.0 && uses[r] == 1 && matches!(self.nodes[q].op, Op::Relu) && uses[q] == 1 {
+                    let src = self.nodes[q].inputs[0];
+                    let mut pad = self.nodes[r].clone();
+                    pad.inputs = vec![src];
+                    let mut pool = n.clone();
+                    pool.inputs = vec![q];
+                    let mut relu = self.nodes[q].clone();
+                    relu.shape = n.shape.clone();
+                    relu.inputs = vec![r];
+                    // slots q < r < id keep a valid order: pad, pool, relu
+                    self.nodes[q] = pad;
+                    self.nodes[r] = pool;
+                    self.nodes[id] = relu;
+                }
+                continue;
+            }
             if !matches!(self.nodes[r].op, Op::Relu) || uses[r] != 1 {
                 continue;
             }
