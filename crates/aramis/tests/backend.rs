@@ -135,26 +135,42 @@ fn digits_test_split_equals_fixed_float_and_semi_honest() {
 #[test]
 fn a_cheater_in_a_real_network_makes_every_honest_party_abort() {
     let (p, w, x, _) = digits(Some(2));
-    for (cheater, step, dev) in [
-        (0, Step::Bilinear, Deviation::AddError(1)),
-        (2, Step::CmpChain, Deviation::FlipBit),
-        (1, Step::Trunc, Deviation::InconsistentShare),
-        (2, Step::Output, Deviation::Lie(1)),
-    ] {
-        let mut cheats = [None; 3];
-        cheats[cheater] = Some(Cheat::new(step, dev));
-        let res = run_local(chans(), &p, &w, &x, cheats).unwrap();
-        for (id, r) in res.iter().enumerate() {
-            if id == cheater {
-                continue;
-            }
-            match r {
-                Err(e) => assert!(e.to_string().contains("cheating detected"), "party {id}: {e}"),
-                Ok(rep) => panic!(
-                    "party {id} finished (output {}) with P{cheater} cheating",
-                    rep.output.is_some()
-                ),
+    // Every step the backend runs (the CNN has no element-wise Mul, and the
+    // backend opens only inside truncations, comparisons and the output),
+    // from every party, with every kind of deviation: 8 x 3 x 4 = 96 runs.
+    let steps = [
+        Step::Input,
+        Step::Bilinear,
+        Step::Trunc,
+        Step::BitGen,
+        Step::CmpChain,
+        Step::CmpOpen,
+        Step::Select,
+        Step::Output,
+    ];
+    let mut runs = 0;
+    for step in steps {
+        for (cheater, dev) in (0..3).flat_map(|c| Deviation::all(1 << 63 | 1).map(|d| (c, d))) {
+            runs += 1;
+            let mut cheats = [None; 3];
+            cheats[cheater] = Some(Cheat::new(step, dev));
+            let res = run_local(chans(), &p, &w, &x, cheats).unwrap();
+            for (id, r) in res.iter().enumerate() {
+                if id == cheater {
+                    continue;
+                }
+                match r {
+                    Err(e) => assert!(
+                        e.to_string().contains("cheating detected"),
+                        "party {id}, P{cheater} {step:?} {dev:?}: {e}"
+                    ),
+                    Ok(rep) => panic!(
+                        "party {id} finished (output {}) with P{cheater} cheating: {step:?} {dev:?}",
+                        rep.output.is_some()
+                    ),
+                }
             }
         }
     }
+    assert_eq!(runs, 96);
 }
