@@ -111,6 +111,12 @@ impl Aramis {
         xor(&a, &b)
     }
 
+    /// XOR zero sharing of `n` bits (one PRG word per 64 bits).
+    fn xor_zero_bits(&mut self, n: usize) -> Vec<u64> {
+        let w = self.xor_zero_share(n.div_ceil(64));
+        (0..n).map(|j| (w[j / 64] >> (j % 64)) & 1).collect()
+    }
+
     /// Reshare of 3-out-of-3 XOR shares: the first `bits` elements are value
     /// bits (sent packed, one bit each), the rest GF(2^64) MAC words (8
     /// bytes each). 1 round. Cheat hooks as in the 128-bit `reshare`: an
@@ -173,7 +179,7 @@ impl Aramis {
                 flip = j;
             }
         }
-        let zv = self.xor_zero_share(n);
+        let zv = self.xor_zero_bits(n);
         let zm = self.xor_zero_share(n);
         let mut z = Vec::with_capacity(2 * n);
         z.extend((0..n).map(|j| {
