@@ -7,7 +7,7 @@ use crate::CliError;
 use cryptflow_aramis::{Aramis, Cheat};
 use cryptflow_exec::executor::{split_batch, NodeEvent};
 use cryptflow_ir::{Program, Tensor, Weights};
-use cryptflow_mpc::backend::local::{run_party, PartyReport};
+use cryptflow_mpc::backend::local::{root_cause, run_party, PartyReport};
 use cryptflow_mpc::backend::{DATA_OWNER, MODEL_OWNER};
 use cryptflow_mpc::Party;
 use cryptflow_net::keygen::generate;
@@ -233,21 +233,7 @@ impl Threads {
         if let Some((c, cheat)) = self.cheater {
             return Err(CliError::Net(cheat_outcome(c, cheat, &results)));
         }
-        let mut reports = Vec::new();
-        let mut errors = Vec::new();
-        for r in results {
-            match r {
-                Ok(rep) => reports.push(rep),
-                Err(e) => errors.push(e),
-            }
-        }
-        if let Some(e) = errors
-            .into_iter()
-            .min_by_key(|e| (!e.contains("cheating detected"), e.contains("closed")))
-        {
-            return Err(CliError::Net(e));
-        }
-        Ok(reports)
+        root_cause(results).map_err(CliError::Net)
     }
 }
 

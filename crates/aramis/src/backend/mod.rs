@@ -17,13 +17,12 @@ pub mod local;
 mod ops;
 
 use crate::{Aramis, AramisError, AuthShare};
-use cryptflow_exec::fixedpoint::{decode, encode};
 use cryptflow_exec::{Backend, Error, Result};
 use cryptflow_ir::{Node, Op, Tensor};
+use cryptflow_mpc::backend::{decoded, owner_values};
 
-pub const MODEL_OWNER: usize = 0;
-pub const DATA_OWNER: usize = 1;
-pub const HELPER: usize = 2;
+/// The same fixed roles as the `3pc` backend.
+pub use cryptflow_mpc::backend::{DATA_OWNER, HELPER, MODEL_OWNER};
 
 /// A checkpoint runs once this many elements await the batched MAC check.
 pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 21;
@@ -68,13 +67,7 @@ impl MaliciousBackend {
 
     fn share_from(&mut self, node: &Node, owner: usize, data: Option<&Tensor<f32>>) -> Result<MShared> {
         let n: usize = node.shape.iter().product();
-        if self.id() == owner && data.is_none() {
-            return Err(Error::node(node, "this party holds the value but was given none"));
-        }
-        let enc: Option<Vec<u64>> = match (self.id() == owner, data) {
-            (true, Some(t)) => Some(t.data.iter().map(|&v| encode(v as f64, self.scale)).collect()),
-            _ => None,
-        };
+        let enc = owner_values(node, self.id(), owner, data, self.scale)?;
         let s = self
             .aramis
             .input(owner, enc.as_deref(), n)
@@ -109,11 +102,7 @@ impl Backend for MaliciousBackend {
             .aramis
             .output_to(DATA_OWNER, &value.s)
             .map_err(|e| node_err(node, e))?;
-        let s = self.scale;
-        Ok(r.map(|v| Tensor {
-            shape: value.shape.clone(),
-            data: v.iter().map(|&x| decode(x, s) as f32).collect(),
-        }))
+        Ok(r.map(|v| decoded(&value.shape, &v, self.scale)))
     }
 
     fn eval(&mut self, node: &Node, x: &[&MShared]) -> Result<MShared> {

@@ -5,7 +5,7 @@
 use super::{ThreePcBackend, DATA_OWNER, MODEL_OWNER};
 use crate::{Counters, Party};
 use cryptflow_exec::executor::{execute, split_batch, NodeEvent};
-use cryptflow_exec::{Error, Result};
+use cryptflow_exec::{Backend, Error, Result};
 use cryptflow_ir::{Program, Tensor, Weights};
 use cryptflow_net::Channel;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ pub struct PartyReport {
 /// `input` holds them; the model owner's `weights`). Samples run in chunks of
 /// the program's batch size, the last chunk padded with zeros.
 pub fn run_party(
-    mut party: Party,
+    party: Party,
     program: &Program,
     weights: Option<&Weights>,
     input: Option<&Tensor<f32>>,
@@ -36,6 +36,32 @@ pub fn run_party(
 ) -> Result<PartyReport> {
     let t0 = Instant::now();
     let id = party.id();
+    let mut be = ThreePcBackend::new(party, program.scale, program.compare_bits);
+    let output = run_samples(&mut be, id, program, weights, input, samples, on_node)?;
+    let mut party = be.party;
+    Ok(PartyReport {
+        party: id,
+        output,
+        counters: party.counters(),
+        layers: party.label_counters(),
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The backend-independent part of a party's run, shared by the `3pc` and
+/// `3pc-malicious` backends: checks that the model owner has the weights and
+/// the data owner the input, then executes `program` on `backend` over
+/// `samples` inputs in chunks of the program's batch size (the last chunk
+/// padded with zeros). Returns the output at the data owner.
+pub fn run_samples<B: Backend>(
+    backend: &mut B,
+    id: usize,
+    program: &Program,
+    weights: Option<&Weights>,
+    input: Option<&Tensor<f32>>,
+    samples: usize,
+    on_node: &mut dyn FnMut(NodeEvent),
+) -> Result<Option<Tensor<f32>>> {
     if id == MODEL_OWNER && weights.is_none() {
         return Err(Error::Backend("the model owner needs the weights".into()));
     }
@@ -56,7 +82,6 @@ pub fn run_party(
         }
     }
     let batch = want[0];
-    let mut be = ThreePcBackend::new(party, program.scale, program.compare_bits);
     let mut outs: Vec<f32> = Vec::new();
     let mut out_shape: Vec<usize> = Vec::new();
     let mut start = 0;
@@ -71,7 +96,7 @@ pub fn run_party(
             None => None,
         };
         let w = if id == MODEL_OWNER { weights } else { None };
-        let res = execute(&mut be, g, &[chunk.as_ref()], w, on_node)?;
+        let res = execute(backend, g, &[chunk.as_ref()], w, on_node)?;
         if let Some(Some(y)) = res.into_iter().next() {
             let per_out = y.data.len() / batch;
             outs.extend_from_slice(&y.data[..take * per_out]);
@@ -79,20 +104,33 @@ pub fn run_party(
         }
         start += take;
     }
-    party = be.party;
-    let output = if out_shape.is_empty() {
-        None
-    } else {
-        out_shape[0] = samples;
-        Some(Tensor::new(out_shape, outs)?)
+    if out_shape.is_empty() {
+        return Ok(None);
+    }
+    out_shape[0] = samples;
+    Ok(Some(Tensor::new(out_shape, outs)?))
+}
+
+/// The error to report from the three parties' results, if any: a
+/// detected cheat first, then a party's own failure before its peers'
+/// "closed" (which only follows from it). Otherwise every party's value.
+pub fn root_cause<T, E: std::fmt::Display>(results: Vec<std::result::Result<T, E>>) -> std::result::Result<Vec<T>, E> {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    let rank = |e: &E| {
+        let m = e.to_string();
+        (!m.contains("cheating detected"), m.contains("closed"))
     };
-    Ok(PartyReport {
-        party: id,
-        output,
-        counters: party.counters(),
-        layers: party.label_counters(),
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    match errors.into_iter().min_by_key(rank) {
+        Some(e) => Err(e),
+        None => Ok(values),
+    }
 }
 
 /// Runs the three parties on threads over `chans` (index = party id).
@@ -131,17 +169,5 @@ pub fn run_local(
             })
             .collect()
     });
-    // report the root cause: a party's own error before the peers' "closed"
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(rep) => reports.push(rep),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(e) = errors.into_iter().min_by_key(|e| e.to_string().contains("closed")) {
-        return Err(e);
-    }
-    Ok(reports)
+    root_cause(results)
 }

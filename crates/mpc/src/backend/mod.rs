@@ -43,6 +43,31 @@ pub struct ThreePcBackend {
     pub compare_bits: u32,
 }
 
+/// What party `me` feeds into the sharing of `node` owned by `owner`: the
+/// encoded values at the owner (an error if it was given none), nothing
+/// elsewhere. Shared by the `3pc` and `3pc-malicious` backends.
+pub fn owner_values(
+    node: &Node,
+    me: usize,
+    owner: usize,
+    data: Option<&Tensor<f32>>,
+    scale: u32,
+) -> Result<Option<Vec<u64>>> {
+    match (me == owner, data) {
+        (true, None) => Err(Error::node(node, "this party holds the value but was given none")),
+        (true, Some(t)) => Ok(Some(t.data.iter().map(|&v| encode(v as f64, scale)).collect())),
+        (false, _) => Ok(None),
+    }
+}
+
+/// A revealed ring tensor as reals.
+pub fn decoded(shape: &[usize], v: &[u64], scale: u32) -> Tensor<f32> {
+    Tensor {
+        shape: shape.to_vec(),
+        data: v.iter().map(|&x| decode(x, scale) as f32).collect(),
+    }
+}
+
 pub(crate) fn mpc_err(node: &Node, e: crate::MpcError) -> Error {
     Error::node(node, e)
 }
@@ -62,13 +87,7 @@ impl ThreePcBackend {
 
     fn share_from(&mut self, node: &Node, owner: usize, data: Option<&Tensor<f32>>) -> Result<Shared> {
         let n: usize = node.shape.iter().product();
-        if self.id() == owner && data.is_none() {
-            return Err(Error::node(node, "this party holds the value but was given none"));
-        }
-        let enc: Option<Vec<u64>> = match (self.id() == owner, data) {
-            (true, Some(t)) => Some(t.data.iter().map(|&v| encode(v as f64, self.scale)).collect()),
-            _ => None,
-        };
+        let enc = owner_values(node, self.id(), owner, data, self.scale)?;
         let s = share_input(&mut self.party, owner, enc.as_deref(), n).map_err(|e| mpc_err(node, e))?;
         Ok(Shared {
             shape: node.shape.clone(),
@@ -97,11 +116,7 @@ impl Backend for ThreePcBackend {
     fn output(&mut self, node: &Node, value: &Shared) -> Result<Option<Tensor<f32>>> {
         self.party.set_label(&format!("{}.reveal", node.name));
         let r = reveal_to(&mut self.party, DATA_OWNER, &value.s).map_err(|e| mpc_err(node, e))?;
-        let s = self.scale;
-        Ok(r.map(|v| Tensor {
-            shape: value.shape.clone(),
-            data: v.iter().map(|&x| decode(x, s) as f32).collect(),
-        }))
+        Ok(r.map(|v| decoded(&value.shape, &v, self.scale)))
     }
 
     fn eval(&mut self, node: &Node, x: &[&Shared]) -> Result<Shared> {
