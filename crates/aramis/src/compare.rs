@@ -65,17 +65,8 @@ impl Aramis {
             }
         };
         let s = [share_of(0), share_of(1), share_of(2)];
-        let all = RShare::concat(&[&s[0], &s[1], &s[2]]);
-        let mut z = self.alpha_local(&all);
-        let zs = self.zero_share(3 * n);
-        z.iter_mut().zip(&zs).for_each(|(a, b)| *a = a.wrapping_add(*b));
-        let m = self.reshare(z, 0)?;
-        let auth: Vec<AuthShare> = (0..3)
-            .map(|j| AuthShare {
-                v: s[j].clone(),
-                m: m.slice(j * n..(j + 1) * n),
-            })
-            .collect();
+        let all = self.authenticate(RShare::concat(&[&s[0], &s[1], &s[2]]))?;
+        let auth: Vec<AuthShare> = (0..3).map(|j| all.slice(j * n..(j + 1) * n)).collect();
         self.pending.extend(auth.iter().cloned());
         let t = self.xor(&auth[0], &auth[1])?;
         let b = self.xor(&t, &auth[2])?;

@@ -58,15 +58,7 @@ impl Aramis {
 
     /// Public values `c` as an authenticated sharing (`alpha * c` from the key shares; local).
     pub fn public(&self, c: &[u64]) -> AuthShare {
-        let c = lift(c);
-        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
-        AuthShare {
-            v: RShare::from_public(self.id(), &c),
-            m: RShare {
-                a: c.iter().map(|x| x.wrapping_mul(aa)).collect(),
-                b: c.iter().map(|x| x.wrapping_mul(ab)).collect(),
-            },
-        }
+        self.public_wide(&lift(c))
     }
 
     /// Public elements of Z_2^128 as an authenticated sharing (local).
@@ -89,6 +81,17 @@ impl Aramis {
     /// `x + c` for a public scalar (local).
     pub fn add_const(&self, x: &AuthShare, c: u64) -> AuthShare {
         self.add_public(x, &vec![c; x.len()])
+    }
+
+    /// Authenticates a sharing whose components the holders got without
+    /// communication (from the pairwise streams): `[alpha * v]` by one
+    /// replicated product with the key, 1 round, 16 bytes per element and
+    /// party. The caller adds the result to the pending check.
+    pub(crate) fn authenticate(&mut self, v: RShare) -> Result<AuthShare> {
+        let mut z = self.alpha_local(&v);
+        add_assign(&mut z, &self.zero_share(v.len()));
+        let m = self.reshare(z, 0)?;
+        Ok(AuthShare { v, m })
     }
 
     // ---- input ------------------------------------------------------------

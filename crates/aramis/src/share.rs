@@ -244,19 +244,9 @@ impl AuthShare {
     }
 }
 
-/// Naive GEMM over Z_2^128: `a` is `m x k`, `b` is `k x n`, row-major.
-/// A bilinear map for [`crate::Aramis::mul_bilinear`] (tests, small layers).
+/// GEMM over Z_2^128: `a` is `m x k`, `b` is `k x n`, row-major (the
+/// executor's kernel, `cryptflow_exec::ring::gemm`). A bilinear map for
+/// [`crate::Aramis::mul_bilinear`] in tests. Panics if the sizes do not fit.
 pub fn ring_gemm_u128(m: usize, k: usize, n: usize, a: &[u128], b: &[u128]) -> Vec<u128> {
-    assert_eq!(a.len(), m * k, "lhs is not m x k");
-    assert_eq!(b.len(), k * n, "rhs is not k x n");
-    let mut c = vec![0u128; m * n];
-    for i in 0..m {
-        for l in 0..k {
-            let av = a[i * k + l];
-            for (cv, bv) in c[i * n..(i + 1) * n].iter_mut().zip(&b[l * n..(l + 1) * n]) {
-                *cv = cv.wrapping_add(av.wrapping_mul(*bv));
-            }
-        }
-    }
-    c
+    cryptflow_exec::ring::gemm(m, k, n, a, b)
 }

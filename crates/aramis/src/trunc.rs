@@ -66,12 +66,7 @@ impl Aramis {
             // A mask component different from the other holder's copy.
             r.a[0] ^= 1 << 40;
         }
-        let rhi = r.map(|c| c.iter().map(|v| v >> d).collect());
-        let mut z = self.alpha_local(&rhi);
-        let zs = self.zero_share(n);
-        z.iter_mut().zip(&zs).for_each(|(a, b)| *a = a.wrapping_add(*b));
-        let m = self.reshare(z, 0)?;
-        let rhi = AuthShare { v: rhi, m };
+        let rhi = self.authenticate(r.map(|c| c.iter().map(|v| v >> d).collect()))?;
 
         let offset = RShare::from_public(id, &vec![1u128 << TRUNC_VALUE_BITS; n]);
         let masked = x.v.add(&offset).add(&r);

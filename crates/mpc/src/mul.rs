@@ -104,21 +104,10 @@ where
 }
 
 /// Naive ring GEMM: `a` is `m x k`, `b` is `k x n`, both row-major; returns
-/// the `m x n` product mod 2^64. For tests; the executor supplies a fast one.
+/// the `m x n` product mod 2^64 (the executor's reference triple loop,
+/// `cryptflow_exec::kernel::gemm_u64_naive`). For tests.
 pub fn ring_gemm_naive(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
-    assert_eq!(a.len(), m * k, "lhs is not m x k");
-    assert_eq!(b.len(), k * n, "rhs is not k x n");
-    let mut c = vec![0u64; m * n];
-    for i in 0..m {
-        for l in 0..k {
-            let av = a[i * k + l];
-            let row = &b[l * n..(l + 1) * n];
-            for (cv, bv) in c[i * n..(i + 1) * n].iter_mut().zip(row) {
-                *cv = cv.wrapping_add(av.wrapping_mul(*bv));
-            }
-        }
-    }
-    c
+    cryptflow_exec::kernel::gemm_u64_naive(m, k, n, a, b)
 }
 
 // ---- boolean AND ----------------------------------------------------------
