@@ -236,6 +236,26 @@ fn max_ulps(a: &Tensor<f32>, b: &Tensor<f32>, scale: u32) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// The data owner's y.npy against the cleartext fixed-point backend run on
+/// the model owner's compiled files and the data owner's x.npy.
+fn assert_output_matches_fixed(d: &Deployment) {
+    let yf = d.root.join("fixed.npy");
+    ok(bin().current_dir(&d.party[0]).args([
+        "run",
+        "compiled",
+        "-i",
+        &s(&d.party[1].join("x.npy")),
+        "-o",
+        &s(&yf),
+        "--backend",
+        "fixed",
+    ]));
+    let secure = npy::read(&d.party[1].join("y.npy")).expect("y");
+    let fixed = npy::read(&yf).expect("fixed");
+    let worst = max_ulps(&secure, &fixed, 12);
+    assert!(worst <= 64.0, "secure differs from fixed point by {worst} ulps");
+}
+
 #[test]
 fn three_processes_match_fixed_point_and_start_in_any_order() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -287,22 +307,7 @@ fn three_processes_match_fixed_point_and_start_in_any_order() {
         assert_eq!(&d.files(i), files, "party {i} wrote files");
     }
     assert_eq!(v[1]["output_shape"], serde_json::json!([40, 10]));
-    // against the cleartext fixed-point backend on the model owner's files
-    let yf = d.root.join("fixed.npy");
-    ok(bin().current_dir(&d.party[0]).args([
-        "run",
-        "compiled",
-        "-i",
-        &s(&d.party[1].join("x.npy")),
-        "-o",
-        &s(&yf),
-        "--backend",
-        "fixed",
-    ]));
-    let secure = npy::read(&d.party[1].join("y.npy")).expect("y");
-    let fixed = npy::read(&yf).expect("fixed");
-    let worst = max_ulps(&secure, &fixed, 12);
-    assert!(worst <= 64.0, "secure differs from fixed point by {worst} ulps");
+    assert_output_matches_fixed(&d);
 }
 
 #[test]
@@ -571,21 +576,7 @@ fn three_processes_with_the_malicious_backend_match_fixed_point() {
         let e = k.wait(i, t0, Duration::from_secs(60));
         assert!(e.status.success(), "party {i}: {}", e.stderr);
     }
-    let yf = d.root.join("fixed.npy");
-    ok(bin().current_dir(&d.party[0]).args([
-        "run",
-        "compiled",
-        "-i",
-        &s(&d.party[1].join("x.npy")),
-        "-o",
-        &s(&yf),
-        "--backend",
-        "fixed",
-    ]));
-    let secure = npy::read(&d.party[1].join("y.npy")).expect("y");
-    let fixed = npy::read(&yf).expect("fixed");
-    let worst = max_ulps(&secure, &fixed, 12);
-    assert!(worst <= 64.0, "secure differs from fixed point by {worst} ulps");
+    assert_output_matches_fixed(&d);
 }
 
 #[test]
