@@ -26,7 +26,7 @@ use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::share::{AuthShare, RShare};
-use crate::small::BitShare;
+use crate::small::{words, Bits};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
 pub const COMPARE_CHUNK: usize = 1 << 13;
@@ -76,10 +76,9 @@ impl Aramis {
     /// `n` random bits held both as exact 0/1 values (128-bit domain) and in
     /// the Boolean domain (daBits, Rotaru-Wood INDOCRYPT 2019, here from the
     /// same pair bits: consistent by the replication).
-    fn dabits(&mut self, n: usize) -> Result<(AuthShare, BitShare)> {
+    fn dabits(&mut self, n: usize) -> Result<(AuthShare, Bits)> {
         let (own, next_bits, big) = self.random_bits_raw(n)?;
-        let small = self.small_auth(own, next_bits)?;
-        Ok((big, small))
+        Ok((big, Bits::from_unpacked(&own, &next_bits, 1, n)))
     }
 
     /// `x xor y = x + y - 2xy` for authenticated bits (one product).
@@ -126,67 +125,58 @@ impl Aramis {
         let id = self.id();
 
         // Stage 1 (bitgen): bits 0..=L of the three share components of
-        // x' = x + 2^L, each known to the component's two holders; their
-        // MACs (one reshare); daBits for the final conversion.
+        // x' = x + 2^L, each known to the component's two holders (so their
+        // sharings cost nothing); daBits for the final conversion.
         self.enter(Step::BitGen)?;
         let xp = x.v.add(&RShare::from_public(id, &vec![1u128 << l; n]));
-        let mut own = vec![0u64; w * n];
-        let mut nxt = vec![0u64; w * n];
+        let wp = words(n);
+        let (mut own, mut nxt) = (vec![0u64; w * wp], vec![0u64; w * wp]);
         for t in 0..w {
             for e in 0..n {
-                own[t * n + e] = ((xp.a[e] >> t) & 1) as u64;
-                nxt[t * n + e] = ((xp.b[e] >> t) & 1) as u64;
+                own[t * wp + e / 64] |= (((xp.a[e] >> t) & 1) as u64) << (e % 64);
+                nxt[t * wp + e / 64] |= (((xp.b[e] >> t) & 1) as u64) << (e % 64);
             }
         }
         if n > 0 && self.fire_inconsistent() {
-            own[0] ^= 1;
+            // bit L of element 0 enters the opened bit directly
+            own[l * wp] ^= 1;
         }
         // Component j's bits as a sharing (component j = the bits, others 0).
-        let comp_bits = |j: usize| -> BitShare {
-            let mut b = BitShare::zeros(w * n);
+        let comp_bits = |j: usize| -> Bits {
+            let mut b = Bits::zeros(w, n);
             if j == id {
-                b.va.copy_from_slice(&own);
+                b.a.copy_from_slice(&own);
             } else if j == (id + 1) % 3 {
-                b.vb.copy_from_slice(&nxt);
+                b.b.copy_from_slice(&nxt);
             }
             b
         };
-        // Only an AND's first operand needs a MAC, and so does every value
-        // XORed into one: components 0 and 1 at bits 0..L-1 (one reshare).
-        // Component 2 and bit L only ever enter second operands and the
-        // opened bit, which the redundancy of the opening covers.
         let (c0, c1, c2) = (comp_bits(0), comp_bits(1), comp_bits(2));
-        let ln = l * n;
-        let mac_va = [&c0.va[..ln], &c1.va[..ln]].concat();
-        let mac_vb = [&c0.vb[..ln], &c1.vb[..ln]].concat();
-        let macd = self.small_auth(mac_va, mac_vb)?;
-        let (a, b) = (macd.slice(0..ln), macd.slice(ln..2 * ln));
         let (d_big, d_small) = self.dabits(n)?;
 
         // Stage 2 (cmp-chain): carry-save addition of the three bit vectors,
         // carries maj(a, b, c) = a ^ ((a ^ b) & (a ^ c)) (one AND per bit,
         // one round), then the ripple carry into bit L of S + Cy with
-        // maj(s, cy, c) = c ^ ((c ^ cy) & (c ^ s)) (one AND per bit,
-        // sequential; the MAC-less s only in second operands).
+        // maj(s, cy, c) = c ^ ((c ^ cy) & (c ^ s)) (one AND per bit, sequential).
         self.enter(Step::CmpChain)?;
-        let p = self.and(&a.xor(&b), &a.xor(&c2.slice(0..ln)))?;
-        let maj = a.xor(&p); // position t: carry into position t + 1
-        let s = c0.xor(&c1).xor(&c2); // MAC halves meaningless: never checked
-        let pos = |v: &BitShare, t: usize| v.slice(t * n..(t + 1) * n);
-        let mut carry = BitShare::zeros(n);
+        let a = c0.planes(0..l);
+        let p = self.and(&a.xor(&c1.planes(0..l)), &a.xor(&c2.planes(0..l)))?;
+        let maj = a.xor(&p); // plane t: carry into position t + 1
+        let s = c0.xor(&c1).xor(&c2);
+        let mut carry = Bits::zeros(1, n);
         for t in 1..l {
-            let (st, cyt) = (pos(&s, t), pos(&maj, t - 1));
+            let (st, cyt) = (s.planes(t..t + 1), maj.planes(t - 1..t));
             let q = self.and(&carry.xor(&cyt), &carry.xor(&st))?;
             carry = carry.xor(&q);
         }
-        let msb = pos(&s, l).xor(&pos(&maj, l - 1)).xor(&carry);
+        let msb = s.planes(l..l + 1).xor(&maj.planes(l - 1..l)).xor(&carry);
 
         // Stage 3 (cmp-open): open msb ^ d mod 2 (uniform: d is a random bit).
         self.enter(Step::CmpOpen)?;
         let masked = msb.xor(&d_small);
         let mut r = RShare {
-            a: masked.va.iter().map(|&v| v as u128).collect(),
-            b: masked.vb.iter().map(|&v| v as u128).collect(),
+            a: (0..n).map(|e| masked.bit(0, e).0 as u128).collect(),
+            b: (0..n).map(|e| masked.bit(0, e).1 as u128).collect(),
         };
         if n > 0 && self.fire_inconsistent() {
             r.a[0] ^= 1;

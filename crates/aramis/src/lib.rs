@@ -43,6 +43,7 @@
 pub mod backend;
 pub mod cheat;
 pub mod compare;
+pub(crate) mod dzkp;
 pub mod error;
 pub mod gf64;
 pub mod party;

@@ -22,13 +22,14 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 /// Names of the checks; a verdict byte `1 + index` reports a failure of `CHECKS[index]`.
-pub(crate) const CHECKS: [&str; 6] = [
+pub(crate) const CHECKS: [&str; 7] = [
     "input sharing (receivers' cross-check)",
     "opening (redundant component check)",
     "MAC check",
     "output opening (redundant component check)",
     "malformed message",
     "abort verdict",
+    "AND-gate proof",
 ];
 pub(crate) const CHK_INPUT: usize = 0;
 pub(crate) const CHK_OPEN: usize = 1;
@@ -36,6 +37,7 @@ pub(crate) const CHK_MAC: usize = 2;
 pub(crate) const CHK_OUTPUT: usize = 3;
 const CHK_MALFORMED: usize = 4;
 const CHK_VERDICT: usize = 5;
+pub(crate) const CHK_AND: usize = 6;
 
 const VERDICT_OK: u8 = 0;
 
@@ -59,10 +61,8 @@ pub struct Aramis {
     pub(crate) alpha: RShare,
     /// Authenticated sharings whose MAC relation the next check covers.
     pub(crate) pending: Vec<AuthShare>,
-    /// Boolean-domain sharings (see `small`) awaiting the next check.
-    pub(crate) pending_small: Vec<crate::small::BitShare>,
-    /// This party's components of the Boolean domain's MAC key in GF(2^64).
-    pub(crate) beta: (u64, u64),
+    /// AND gates of the Boolean domain awaiting their proof (see `small`).
+    pub(crate) and_log: crate::small::AndLog,
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
     flags: Vec<(usize, Choice)>,
     /// Set once the session aborted; every later call fails with it.
@@ -90,8 +90,6 @@ impl Drop for Aramis {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.alpha.a);
         zeroize::Zeroize::zeroize(&mut self.alpha.b);
-        zeroize::Zeroize::zeroize(&mut self.beta.0);
-        zeroize::Zeroize::zeroize(&mut self.beta.1);
     }
 }
 
@@ -165,13 +163,11 @@ impl Aramis {
     pub fn from_party(mut p: Party) -> Aramis {
         let a = gen_u128(p.prg_prev(), 1);
         let b = gen_u128(p.prg_next(), 1);
-        let beta = (p.prg_prev().gen_u64(1)[0], p.prg_next().gen_u64(1)[0]);
         Aramis {
             p,
             alpha: RShare { a, b },
             pending: Vec::new(),
-            pending_small: Vec::new(),
-            beta,
+            and_log: Default::default(),
             flags: Vec::new(),
             aborted: None,
             step: Step::Input,
@@ -223,9 +219,10 @@ impl Aramis {
         self.released
     }
 
-    /// Number of authenticated elements whose MAC relation awaits the next check.
+    /// Number of authenticated elements whose MAC relation awaits the next
+    /// check, plus AND gates awaiting their proof (64 gates count as one).
     pub fn pending_elements(&self) -> usize {
-        self.pending.iter().map(|x| x.len()).sum::<usize>() + self.pending_small_elements()
+        self.pending.iter().map(|x| x.len()).sum::<usize>() + self.and_log.gates() / 64
     }
 
     // ---- session state ----------------------------------------------------
@@ -237,6 +234,15 @@ impl Aramis {
         }
         self.step = s;
         Ok(())
+    }
+
+    /// Runs the AND-gate proofs as part of the comparison step they prove
+    /// (so that a `Lie` cheat aimed at `cmp-chain` lies in the proof).
+    pub(crate) fn and_proofs_in_step(&mut self) -> Result<()> {
+        let saved = std::mem::replace(&mut self.step, Step::CmpChain);
+        let r = self.and_proofs();
+        self.step = saved;
+        r
     }
 
     pub(crate) fn flag(&mut self, check: usize, ok: Choice) {
@@ -394,7 +400,7 @@ impl Aramis {
                 let step = CHECKS[k];
                 self.aborted = Some(step);
                 self.pending.clear();
-                self.pending_small.clear();
+                self.and_log.clear();
                 Err(AramisError::CheatingDetected { step })
             }
         }

@@ -466,8 +466,8 @@ impl Aramis {
         let opened = self.open_all_raw(&tr, 128, e, e, CHK_MAC)?[0];
         self.flag(CHK_MAC, opened.ct_eq(&0));
         self.pending.clear();
-        // the Boolean domain's check, same coin (3 more rounds when it has sharings)
-        self.bin_check(&mut g)?;
+        // the proofs of the Boolean domain's AND gates (2m + 3 rounds when there are any)
+        self.and_proofs_in_step()?;
         self.verdict()
     }
 

@@ -1,45 +1,37 @@
-//! The Boolean domain of the comparisons: replicated XOR-sharings of bits
-//! with MACs in GF(2^64) (Chida et al. CRYPTO 2018 §5: a Boolean circuit is
-//! verified in an extension field). XOR is local; AND is the Chida et al.
-//! product `[xy]`, `[beta x][y]` in one reshare: one bit for the value and
-//! 8 bytes for the MAC per element and party. Multiplying a field element
-//! by a bit is a select, so products need no field multiplication; only the
-//! batched check multiplies in GF(2^64) ([`crate::gf64`]).
+//! The Boolean domain of the comparisons: replicated XOR-sharings of packed
+//! bits with semi-honest AND gates (Araki et al. CCS 2016: one bit per gate
+//! and party), every one of which is proved correct at the next checkpoint
+//! by a distributed zero-knowledge proof ([`crate::dzkp`]).
 //!
-//! The MAC key `beta = beta_0 + beta_1 + beta_2` in GF(2^64) is drawn like
-//! `alpha` (component j from the stream `k_j`) and never opened. The check
-//! runs inside every checkpoint, with coefficients from the same coin as the
-//! 128-bit check: `T = sum rho_j m_j + beta sum rho_j v_j`, then `T r` for a
-//! random `r`, opened redundantly and compared with 0. Over a field the
-//! undetected-cheating probability is below `2 / 2^64` per check.
-//!
-//! Sharings are made from **pair-known bits** (`Aramis::small_auth`): a
-//! bit of a share component, or of the stream `k_j`, is known to both
-//! holders of component `j`, so the sharing with that bit as component `j`
-//! (others 0) is consistent for free; only its MAC costs a reshare. A holder
-//! that uses another bit than its partner holds an inconsistent share, which
-//! every later product turns into an additive error and every opening into
-//! a redundancy failure.
+//! Sharings are made from **pair-known bits**: a bit of a share component,
+//! or of the stream `k_j`, is known to both holders of component `j`, so the
+//! sharing with that bit as component `j` (others 0) is consistent for free.
+//! A holder that uses another bit than its partner holds an inconsistent
+//! share: its AND messages then disagree with what the honest verifiers
+//! hold (the proof fails) and its openings with its partner's (the
+//! redundancy check fails).
 
+use crate::dzkp::{self, Prover};
 use crate::error::Result;
-use crate::gf64;
-use crate::party::{digest, u64s_from, Aramis, CHK_MAC};
-use cryptflow_mpc::Prg;
+use crate::party::{u64s_from, u64s_to_bytes, Aramis, CHK_AND};
+use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
-/// One party's authenticated XOR-sharing of bits (values 0/1, MACs in GF(2^64)).
+/// One party's XOR-sharing of `planes` planes of `len` bits, packed: plane
+/// `p` is words `p * w .. (p + 1) * w` with `w = ceil(len / 64)`; bits past
+/// `len` are 0.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct BitShare {
-    pub va: Vec<u64>,
-    pub vb: Vec<u64>,
-    pub ma: Vec<u64>,
-    pub mb: Vec<u64>,
+pub struct Bits {
+    pub a: Vec<u64>,
+    pub b: Vec<u64>,
+    pub len: usize,
+    pub planes: usize,
 }
 
-impl std::fmt::Debug for BitShare {
+impl std::fmt::Debug for Bits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BitShare(len={})", self.va.len())
+        write!(f, "Bits(planes={}, len={})", self.planes, self.len)
     }
 }
 
@@ -47,200 +39,286 @@ fn xor(x: &[u64], y: &[u64]) -> Vec<u64> {
     x.iter().zip(y).map(|(&p, &q)| p ^ q).collect()
 }
 
-/// `v` if `bit` is 1, else 0 (constant time).
-#[inline(always)]
-fn sel(v: u64, bit: u64) -> u64 {
-    v & 0u64.wrapping_sub(bit & 1)
+/// Words per plane of `len` bits.
+pub(crate) fn words(len: usize) -> usize {
+    len.div_ceil(64)
 }
 
-fn pack_bits(v: &[u64]) -> Vec<u8> {
-    let mut out = vec![0u8; v.len().div_ceil(8)];
-    for (j, &b) in v.iter().enumerate() {
-        out[j / 8] |= ((b & 1) as u8) << (j % 8);
+/// Mask of the valid bits of the last word of a plane.
+fn tail_mask(len: usize) -> u64 {
+    match len % 64 {
+        0 => u64::MAX,
+        r => (1u64 << r) - 1,
+    }
+}
+
+fn mask_tails(v: &mut [u64], len: usize) {
+    let w = words(len);
+    if w == 0 {
+        return;
+    }
+    for plane in v.chunks_mut(w) {
+        plane[w - 1] &= tail_mask(len);
+    }
+}
+
+/// Packs planes of `len` bits into `ceil(len / 8)` bytes each.
+fn pack(v: &[u64], len: usize) -> Vec<u8> {
+    let (w, nb) = (words(len), len.div_ceil(8));
+    let mut out = Vec::with_capacity(nb * v.len() / w.max(1));
+    for plane in v.chunks(w.max(1)) {
+        let bytes = u64s_to_bytes(plane);
+        out.extend_from_slice(&bytes[..nb]);
     }
     out
 }
 
-fn unpack_bits(m: &[u8], n: usize) -> Vec<u64> {
-    (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u64).collect()
+fn unpack(m: &[u8], planes: usize, len: usize) -> Vec<u64> {
+    let (w, nb) = (words(len), len.div_ceil(8));
+    let mut out = Vec::with_capacity(planes * w);
+    for p in 0..planes {
+        let mut buf = vec![0u8; 8 * w];
+        buf[..nb].copy_from_slice(&m[p * nb..(p + 1) * nb]);
+        out.extend(u64s_from(&buf));
+    }
+    mask_tails(&mut out, len);
+    out
 }
 
-impl BitShare {
-    pub fn len(&self) -> usize {
-        self.va.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.va.is_empty()
-    }
-
-    pub fn zeros(n: usize) -> BitShare {
-        BitShare {
-            va: vec![0; n],
-            vb: vec![0; n],
-            ma: vec![0; n],
-            mb: vec![0; n],
+impl Bits {
+    pub fn zeros(planes: usize, len: usize) -> Bits {
+        Bits {
+            a: vec![0; planes * words(len)],
+            b: vec![0; planes * words(len)],
+            len,
+            planes,
         }
     }
 
-    /// `self xor o`: local, MACs add.
-    pub fn xor(&self, o: &BitShare) -> BitShare {
-        BitShare {
-            va: xor(&self.va, &o.va),
-            vb: xor(&self.vb, &o.vb),
-            ma: xor(&self.ma, &o.ma),
-            mb: xor(&self.mb, &o.mb),
+    /// Packs component bits given one per `u64` (low bit), `planes * len` of them.
+    pub fn from_unpacked(a: &[u64], b: &[u64], planes: usize, len: usize) -> Bits {
+        let w = words(len);
+        let mut out = Bits::zeros(planes, len);
+        for p in 0..planes {
+            for e in 0..len {
+                let (i, bit) = (p * len + e, 1u64 << (e % 64));
+                if a[i] & 1 == 1 {
+                    out.a[p * w + e / 64] |= bit;
+                }
+                if b[i] & 1 == 1 {
+                    out.b[p * w + e / 64] |= bit;
+                }
+            }
+        }
+        out
+    }
+
+    /// `self xor o` (local).
+    pub fn xor(&self, o: &Bits) -> Bits {
+        Bits {
+            a: xor(&self.a, &o.a),
+            b: xor(&self.b, &o.b),
+            len: self.len,
+            planes: self.planes,
         }
     }
 
-    pub fn slice(&self, r: std::ops::Range<usize>) -> BitShare {
-        BitShare {
-            va: self.va[r.clone()].to_vec(),
-            vb: self.vb[r.clone()].to_vec(),
-            ma: self.ma[r.clone()].to_vec(),
-            mb: self.mb[r].to_vec(),
+    /// Planes `r` of this sharing.
+    pub fn planes(&self, r: std::ops::Range<usize>) -> Bits {
+        let w = words(self.len);
+        Bits {
+            a: self.a[r.start * w..r.end * w].to_vec(),
+            b: self.b[r.start * w..r.end * w].to_vec(),
+            len: self.len,
+            planes: r.len(),
         }
     }
+
+    /// Bit `e` of plane `p` of each component, as (a, b).
+    pub fn bit(&self, p: usize, e: usize) -> (u64, u64) {
+        let i = p * words(self.len) + e / 64;
+        ((self.a[i] >> (e % 64)) & 1, (self.b[i] >> (e % 64)) & 1)
+    }
+}
+
+/// What one party keeps of every AND gate for the proofs (one bit per gate
+/// and column, word-aligned per call): its components of both operands, as
+/// prover; `t_next + F(k_{i+1}) + x_{i+1} y_{i+1}` as first verifier of
+/// `next`; `F(k_i)` as second verifier of `prev`.
+#[derive(Default)]
+pub(crate) struct AndLog {
+    xa: Vec<u64>,
+    ya: Vec<u64>,
+    xb: Vec<u64>,
+    yb: Vec<u64>,
+    c_v1: Vec<u64>,
+    c_v2: Vec<u64>,
+}
+
+impl AndLog {
+    /// Logged gates (a multiple of 64).
+    pub(crate) fn gates(&self) -> usize {
+        64 * self.xa.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = AndLog::default();
+    }
+}
+
+/// `n` uniform challenges from `g`, avoiding 0 and 1 (so that no eq weight vanishes).
+fn challenges(g: &mut Prg, n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.extend(g.gen_u64(n - out.len()).into_iter().filter(|&x| x > 1));
+    }
+    out
+}
+
+/// The first `words` words of `v`, then zeros up to `half` words (one half of a proof vector).
+fn half(v: &[u64], half: usize) -> Vec<u64> {
+    let mut h = v.to_vec();
+    h.resize(half, 0);
+    h
 }
 
 impl Aramis {
-    /// Additive (XOR) zero sharing of `n` words from the pairwise streams.
-    fn xor_zero_share(&mut self, n: usize) -> Vec<u64> {
-        let a = self.p.prg_prev().gen_u64(n);
-        let b = self.p.prg_next().gen_u64(n);
-        xor(&a, &b)
-    }
-
-    /// XOR zero sharing of `n` bits (one PRG word per 64 bits).
-    fn xor_zero_bits(&mut self, n: usize) -> Vec<u64> {
-        let w = self.xor_zero_share(n.div_ceil(64));
-        (0..n).map(|j| (w[j / 64] >> (j % 64)) & 1).collect()
-    }
-
-    /// Reshare of 3-out-of-3 XOR shares: the first `bits` elements are value
-    /// bits (sent packed, one bit each), the rest GF(2^64) MAC words (8
-    /// bytes each). 1 round. Cheat hooks as in the 128-bit `reshare`: an
-    /// additive error flips the first value bit, a lie adds a non-zero
-    /// element to the first MAC word.
-    fn bin_reshare(&mut self, z: Vec<u64>, bits: usize) -> Result<(Vec<u64>, Vec<u64>)> {
+    /// `x AND y` on packed sharings of equal shape: 1 round, `ceil(len/8)`
+    /// bytes per plane sent by each party. The gate joins the next proof.
+    pub(crate) fn and(&mut self, x: &Bits, y: &Bits) -> Result<Bits> {
+        let n = x.a.len();
+        debug_assert!(
+            x.len == y.len && x.planes == y.planes && [x.b.len(), y.a.len(), y.b.len()].iter().all(|&l| l == n)
+        );
         let me = self.id();
-        let words = z.len() - bits;
-        let nb = bits.div_ceil(8);
-        let mut bytes = pack_bits(&z[..bits]);
-        bytes.reserve(8 * words);
-        for w in &z[bits..] {
-            bytes.extend_from_slice(&w.to_le_bytes());
-        }
-        if bits > 0 && self.fire_add_error() != 0 {
-            bytes[0] ^= 1;
-        }
-        if words > 0 {
-            let e = self.fire_lie();
-            if e != 0 {
-                let first = (e as u64).max(1).to_le_bytes();
-                bytes[nb..nb + 8].iter_mut().zip(first).for_each(|(b, f)| *b ^= f);
-            }
-        }
-        self.tick();
-        self.send(prev(me), bytes)?;
-        let got = self.recv(next(me), nb + 8 * words)?;
-        let mut other = unpack_bits(&got[..nb], bits);
-        other.extend(u64s_from(&got[nb..]));
-        Ok((z, other))
-    }
-
-    /// Authenticates value sharings `(va, vb)` of bits made of pair-known
-    /// components: one reshare of the MAC (8 bytes per element and party).
-    /// The result joins the next batched check.
-    pub(crate) fn small_auth(&mut self, va: Vec<u64>, vb: Vec<u64>) -> Result<BitShare> {
-        let (va, vb): (Vec<u64>, Vec<u64>) = (va.iter().map(|b| b & 1).collect(), vb.iter().map(|b| b & 1).collect());
-        let (ba, bb) = self.beta;
-        let n = va.len();
-        let zs = self.xor_zero_share(n);
-        let z: Vec<u64> = (0..n)
-            .map(|j| sel(ba, va[j] ^ vb[j]) ^ sel(bb, va[j]) ^ zs[j])
-            .collect();
-        let (ma, mb) = self.bin_reshare(z, 0)?;
-        let s = BitShare { va, vb, ma, mb };
-        self.pending_small.push(s.clone());
-        Ok(s)
-    }
-
-    /// `x AND y`: `[xy]` and `[beta x y] = [beta x][y]` in one reshare:
-    /// 1 round, one bit and 8 bytes per element and party. Secure up to
-    /// additive attacks; the result joins the next batched check.
-    pub(crate) fn and(&mut self, x: &BitShare, y: &BitShare) -> Result<BitShare> {
-        let n = x.len();
-        // An inconsistent x component changes this party's product only
-        // where y_i + y_(i+1) = 1; elsewhere it changes no message.
-        let mut flip = usize::MAX;
-        if let Some(j) = (0..n).find(|&j| (y.va[j] ^ y.vb[j]) & 1 == 1) {
+        let mut xa = x.a.clone();
+        // An inconsistent x component changes this party's message only
+        // where y_i + y_(i+1) = 1.
+        if let Some(w) = (0..n).find(|&w| y.a[w] ^ y.b[w] != 0) {
             if self.fire_inconsistent() {
-                flip = j;
+                xa[w] ^= 1 << (y.a[w] ^ y.b[w]).trailing_zeros();
             }
         }
-        let zv = self.xor_zero_bits(n);
-        let zm = self.xor_zero_share(n);
-        let mut z = Vec::with_capacity(2 * n);
-        z.extend((0..n).map(|j| {
-            let xa = x.va[j] ^ (j == flip) as u64;
-            ((xa & (y.va[j] ^ y.vb[j])) ^ (x.vb[j] & y.va[j]) ^ zv[j]) & 1
-        }));
-        z.extend((0..n).map(|j| sel(x.ma[j], y.va[j] ^ y.vb[j]) ^ sel(x.mb[j], y.va[j]) ^ zm[j]));
-        let (mut va, mut vb) = self.bin_reshare(z, n)?;
-        let (ma, mb) = (va.split_off(n), vb.split_off(n));
-        let s = BitShare { va, vb, ma, mb };
-        self.pending_small.push(s.clone());
-        Ok(s)
-    }
-
-    /// Number of Boolean-domain elements awaiting the batched check.
-    pub(crate) fn pending_small_elements(&self) -> usize {
-        self.pending_small.iter().map(|x| x.len()).sum()
-    }
-
-    /// Redundant opening of one XOR-shared word (1 round): the missing
-    /// component from `prev`, its hash from `next`, compared in constant time.
-    fn open_word(&mut self, a: u64, b: u64) -> Result<u64> {
-        let me = self.id();
+        let mut fp = self.p.prg_prev().gen_u64(n);
+        let mut fnx = self.p.prg_next().gen_u64(n);
+        mask_tails(&mut fp, x.len);
+        mask_tails(&mut fnx, x.len);
+        let mut t: Vec<u64> = (0..n)
+            .map(|w| (xa[w] & (y.a[w] ^ y.b[w])) ^ (x.b[w] & y.a[w]) ^ fp[w] ^ fnx[w])
+            .collect();
+        if n > 0 && self.fire_add_error() != 0 {
+            t[0] ^= 1;
+        }
         self.tick();
-        self.send(next(me), a.to_le_bytes().to_vec())?;
-        self.send(prev(me), digest(b"open-gf", &b.to_le_bytes()).to_vec())?;
-        let c = self.recv(prev(me), 8)?;
-        let h = self.recv_hash(next(me))?;
-        self.flag(CHK_MAC, Aramis::ct_eq_hash(&digest(b"open-gf", &c), &h));
-        Ok(a ^ b ^ u64s_from(&c)[0])
+        self.send(prev(me), pack(&t, x.len))?;
+        let nb = x.len.div_ceil(8);
+        let got = self.recv(next(me), x.planes * nb)?;
+        let r = unpack(&got, x.planes, x.len);
+        let log = &mut self.and_log;
+        log.c_v1.extend((0..n).map(|w| r[w] ^ fnx[w] ^ (x.b[w] & y.b[w])));
+        log.c_v2.extend_from_slice(&fp);
+        log.xa.extend_from_slice(&xa);
+        log.ya.extend_from_slice(&y.a);
+        log.xb.extend_from_slice(&x.b);
+        log.yb.extend_from_slice(&y.b);
+        Ok(Bits {
+            a: t,
+            b: r,
+            len: x.len,
+            planes: x.planes,
+        })
     }
 
-    /// The GF(2^64) half of a checkpoint (3 rounds), with coefficients from
-    /// `g` (seeded by the checkpoint's coin, drawn after every checked
-    /// value was fixed): flags `CHK_MAC` unless `T r = 0`.
-    pub(crate) fn bin_check(&mut self, g: &mut Prg) -> Result<()> {
-        if self.pending_small.is_empty() {
+    /// Proves every logged AND gate to its two verifiers and verifies the
+    /// other two parties' gates ([`crate::dzkp`]): the three proofs run side
+    /// by side, `2m + 3` rounds for `2^(m-1)` gates. Flags `CHK_AND` unless
+    /// all checks this party makes pass; clears the log.
+    pub(crate) fn and_proofs(&mut self) -> Result<()> {
+        let log = std::mem::take(&mut self.and_log);
+        if log.gates() == 0 {
             return Ok(());
         }
-        let (mut ua, mut ub, mut wa, mut wb) = (0u64, 0u64, 0u64, 0u64);
-        for x in std::mem::take(&mut self.pending_small) {
-            let rho = g.gen_u64(x.len());
-            ua ^= gf64::dot(&rho, &x.ma);
-            ub ^= gf64::dot(&rho, &x.mb);
-            for (j, &r) in rho.iter().enumerate() {
-                wa ^= sel(r, x.va[j]);
-                wb ^= sel(r, x.vb[j]);
+        let n = dzkp::batch_size(log.gates());
+        let m = (2 * n).trailing_zeros() as usize;
+        let hw = n / 64;
+        let (me, nx, pv) = (self.id(), next(self.id()), prev(self.id()));
+        // Three sub-streams per pair stream, one per proof (indexed by prover).
+        let sp: Vec<Seed> = (0..3).map(|_| self.p.prg_prev().gen_seed()).collect();
+        let sn: Vec<Seed> = (0..3).map(|_| self.p.prg_next().gen_seed()).collect();
+        // as prover: with V1 = prev, with V2 = next
+        let (mut g_v1, mut g_v2) = (Prg::new(&sp[me]), Prg::new(&sn[me]));
+        // as V1 of next: with the prover, with V2 = prev
+        let (mut h_p, mut h_v2) = (Prg::new(&sn[nx]), Prg::new(&sp[nx]));
+        // as V2 of prev: with the prover, with V1 = next
+        let (mut k_p, mut k_v1) = (Prg::new(&sp[pv]), Prg::new(&sn[pv]));
+
+        let (u_pad, rho) = (g_v1.gen_u64(1)[0], g_v1.gen_u64(1)[0]);
+        let v_pad = g_v2.gen_u64(1)[0];
+        let (v1_upad, v1_rho) = (h_p.gen_u64(1)[0], h_p.gen_u64(1)[0]);
+        let v1_tau = challenges(&mut h_v2, m - 1);
+        let v1_rs = challenges(&mut h_v2, m);
+        let v2_vpad = k_p.gen_u64(1)[0];
+        let v2_tau = challenges(&mut k_v1, m - 1);
+        let v2_rs = challenges(&mut k_v1, m);
+
+        // 1. the pad gate's product, shared (to V2 = next)
+        self.tick();
+        self.send(nx, u64s_to_bytes(&[crate::gf64::mul(u_pad, v_pad) ^ rho]))?;
+        let v2_padc = u64s_from(&self.recv(pv, 8)?)[0];
+        // 2. tau from V2 to the prover
+        self.tick();
+        self.send(pv, u64s_to_bytes(&v2_tau))?;
+        let tau = u64s_from(&self.recv(nx, 8 * (m - 1))?);
+
+        let u = [half(&log.xa, hw), half(&log.ya, hw)].concat();
+        let v = [half(&log.yb, hw), half(&log.xb, hw)].concat();
+        let mut prover = Prover::new(u, v, n, u_pad, v_pad, tau);
+        let (mut q_v1, mut q_v2) = (Vec::with_capacity(m), Vec::with_capacity(m));
+        for t in 0..m {
+            // 3. q_t shares: V1's from its stream, V2's in the message
+            let q = prover.round();
+            let r = g_v1.gen_u64(3);
+            let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
+            if t == 0 {
+                msg[0] ^= self.fire_lie() as u64;
             }
+            self.tick();
+            self.send(nx, u64s_to_bytes(&msg))?;
+            let s = h_p.gen_u64(3);
+            q_v1.push([s[0], s[1], s[2]]);
+            let got = u64s_from(&self.recv(pv, 24)?);
+            q_v2.push([got[0], got[1], got[2]]);
+            // the challenge, from V2 to the prover
+            self.tick();
+            self.send(pv, u64s_to_bytes(&v2_rs[t..t + 1]))?;
+            let rt = u64s_from(&self.recv(nx, 8)?)[0];
+            prover.bind(rt);
         }
-        // [beta w]: replicated product with the key (one reshare)
-        let (ba, bb) = self.beta;
-        let z = gf64::mul(ba, wa ^ wb) ^ gf64::mul(bb, wa) ^ self.xor_zero_share(1)[0];
-        let (bw_a, bw_b) = self.bin_reshare(vec![z], 0)?;
-        let (ta, tb) = (ua ^ bw_a[0], ub ^ bw_b[0]);
-        // [T r] for a fresh random [r], opened: 0 unless someone cheated
-        let ra = self.p.prg_prev().gen_u64(1)[0];
-        let rb = self.p.prg_next().gen_u64(1)[0];
-        let z = gf64::mul(ta, ra ^ rb) ^ gf64::mul(tb, ra) ^ self.xor_zero_share(1)[0];
-        let (tr_a, tr_b) = self.bin_reshare(vec![z], 0)?;
-        let opened = self.open_word(tr_a[0], tr_b[0])?;
-        self.flag(CHK_MAC, opened.ct_eq(&0));
+
+        // 4. each verifier's zero-shares, last claim and extension, exchanged
+        let c_v1 = half(&log.c_v1, hw);
+        let c_v2 = half(&log.c_v2, hw);
+        let u1 = [half(&log.xb, hw), half(&log.yb, hw)].concat();
+        let v2 = [half(&log.ya, hw), half(&log.xa, hw)].concat();
+        let cl1 = dzkp::claim_share(&c_v1, n, &v1_tau, v1_rho);
+        let (z1, f1, k1) = dzkp::round_checks(&q_v1, cl1, &v1_tau, &v1_rs);
+        let ue = dzkp::extension(&u1, n, &v1_rs, v1_upad);
+        let cl2 = dzkp::claim_share(&c_v2, n, &v2_tau, v2_padc);
+        let (z2, f2, k2) = dzkp::round_checks(&q_v2, cl2, &v2_tau, &v2_rs);
+        let ve = dzkp::extension(&v2, n, &v2_rs, v2_vpad);
+        self.tick();
+        self.send(pv, u64s_to_bytes(&[&[ue, f1][..], &z1].concat()))?;
+        self.send(nx, u64s_to_bytes(&[&[ve, f2][..], &z2].concat()))?;
+        let from_v2 = u64s_from(&self.recv(pv, 8 * (m + 2))?);
+        let from_v1 = u64s_from(&self.recv(nx, 8 * (m + 2))?);
+        let mul = crate::gf64::mul;
+        // as V1 of next: V2's extension, last-claim share and zero-shares
+        let ok1 = (f1 ^ from_v2[1]).ct_eq(&mul(k1, mul(ue, from_v2[0])))
+            & u64s_to_bytes(&z1).ct_eq(&u64s_to_bytes(&from_v2[2..]));
+        // as V2 of prev
+        let ok2 = (f2 ^ from_v1[1]).ct_eq(&mul(k2, mul(from_v1[0], ve)))
+            & u64s_to_bytes(&z2).ct_eq(&u64s_to_bytes(&from_v1[2..]));
+        self.flag(CHK_AND, ok1 & ok2 & Choice::from(1));
         Ok(())
     }
 }

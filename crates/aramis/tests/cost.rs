@@ -153,11 +153,26 @@ fn truncation_and_relu_costs() {
     assert_eq!(bits, (336 * n, 3));
     for (w, c) in relus {
         let w = w as u64;
-        // per party: GF(2^64) MACs of two components' low w-1 bits 16(w-1);
-        // 2w-3 ANDs (carry-save and ripple) of one bit + an 8-byte MAC each;
-        // daBit 112 + 8, opening 8 (+32 per call), select 32
+        // per party: 2w-3 ANDs (carry-save and ripple) of one bit each;
+        // daBit 112, opening 8 (+32 per call), select 32
         let ands = 2 * w - 3;
-        let per_party = 16 * (w - 1) + 8 * ands + 120 + 8 + 32;
-        assert_eq!(c, (3 * (per_party * n + ands * n / 8) + 96, w + 6), "w = {w}");
+        let per_party = 112 + 8 + 32;
+        assert_eq!(c, (3 * (per_party * n + ands * n / 8) + 96, w + 4), "w = {w}");
     }
+}
+
+#[test]
+fn and_gate_proof_cost_is_logarithmic() {
+    let relu = |a: &mut Aramis| {
+        let me = a.id();
+        let v: Vec<u64> = (0..N as u64).map(|i| i.wrapping_sub(2000)).collect();
+        let x = a.input(1, (me == 1).then_some(&v[..]), N).unwrap();
+        vec![a.relu(&x, 28).unwrap()]
+    };
+    let check = aramis_cost(relu, |a, _| a.verify().unwrap());
+    // 53 AND planes of 4096 bits: 217,088 gates, a batch of 2^18, m = 19
+    let m = 19u64;
+    let per_party = 8 + 8 * (m - 1) + 32 * m + 16 * (m + 2);
+    println!("checkpoint with the AND proof: {check:?}");
+    assert_eq!(check, (390 + 3 * per_party, 5 + 2 * m + 3));
 }

@@ -357,3 +357,35 @@ pub fn clmul_xor_sum(a: &[u64], b: &[u64]) -> (u64, u64) {
         }),
     }
 }
+
+/// Element-wise carry-less products `a[j] * b[j]` into `(lo[j], hi[j])`
+/// (PCLMULQDQ when present). Panics if the lengths differ.
+pub fn clmul_pairs(a: &[u64], b: &[u64], lo: &mut [u64], hi: &mut [u64]) {
+    assert!(
+        a.len() == b.len() && a.len() == lo.len() && a.len() == hi.len(),
+        "clmul: lengths differ"
+    );
+    static HW: OnceLock<Option<Pclmul>> = OnceLock::new();
+    match HW.get_or_init(Pclmul::detect) {
+        Some(p) => p.clmul_pairs(a, Some(b), 0, lo, hi),
+        None => {
+            for j in 0..a.len() {
+                (lo[j], hi[j]) = clmul_portable(a[j], b[j]);
+            }
+        }
+    }
+}
+
+/// Carry-less products `a[j] * s` by one scalar into `(lo[j], hi[j])`.
+pub fn clmul_scalar(a: &[u64], s: u64, lo: &mut [u64], hi: &mut [u64]) {
+    assert!(a.len() == lo.len() && a.len() == hi.len(), "clmul: lengths differ");
+    static HW: OnceLock<Option<Pclmul>> = OnceLock::new();
+    match HW.get_or_init(Pclmul::detect) {
+        Some(p) => p.clmul_pairs(a, None, s, lo, hi),
+        None => {
+            for j in 0..a.len() {
+                (lo[j], hi[j]) = clmul_portable(a[j], s);
+            }
+        }
+    }
+}

@@ -183,6 +183,42 @@ impl Pclmul {
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("{a:?}{b:?}")
     }
+
+    /// Element-wise carry-less products `a[j] * b[j]` (or `a[j] * s` when
+    /// `b` is `None`) into `(lo[j], hi[j])`. Panics if the lengths differ.
+    pub fn clmul_pairs(self, a: &[u64], b: Option<&[u64]>, s: u64, lo: &mut [u64], hi: &mut [u64]) {
+        assert!(a.len() == lo.len() && a.len() == hi.len(), "clmul: lengths differ");
+        if let Some(b) = b {
+            assert_eq!(a.len(), b.len(), "clmul: lengths differ");
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` exists only if `detect` found pclmulqdq and sse2;
+        // the callee indexes the slices safely.
+        unsafe {
+            clmul_pairs_pclmul(a, b, s, lo, hi)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}{s}{lo:?}{hi:?}")
+    }
+}
+
+/// # Safety
+/// The CPU must support pclmulqdq and sse2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq,sse2")]
+unsafe fn clmul_pairs_pclmul(a: &[u64], b: Option<&[u64]>, s: u64, lo: &mut [u64], hi: &mut [u64]) {
+    use std::arch::x86_64::{__m128i, _mm_clmulepi64_si128, _mm_set_epi64x, _mm_storeu_si128};
+    let mut out = [0u64; 2];
+    for j in 0..a.len() {
+        let y = match b {
+            Some(b) => b[j],
+            None => s,
+        };
+        let p = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, a[j] as i64), _mm_set_epi64x(0, y as i64));
+        _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, p);
+        lo[j] = out[0];
+        hi[j] = out[1];
+    }
 }
 
 /// # Safety

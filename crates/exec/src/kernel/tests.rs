@@ -208,4 +208,14 @@ fn carry_less_products_agree_with_the_portable_loop() {
     let (l2, h2) = super::clmul_portable(x, y);
     let (l3, h3) = super::clmul_portable(x2, y);
     assert_eq!((l1, h1), (l2 ^ l3, h2 ^ h3));
+    // element-wise and by-scalar products match the portable one
+    let (mut lo, mut hi) = (vec![0u64; 1000], vec![0u64; 1000]);
+    super::clmul_pairs(&a, &b, &mut lo, &mut hi);
+    for j in 0..1000 {
+        assert_eq!((lo[j], hi[j]), super::clmul_portable(a[j], b[j]));
+    }
+    super::clmul_scalar(&a, b[7], &mut lo, &mut hi);
+    for j in 0..1000 {
+        assert_eq!((lo[j], hi[j]), super::clmul_portable(a[j], b[7]));
+    }
 }

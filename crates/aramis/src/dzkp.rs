@@ -1,0 +1,402 @@
+//! Distributed zero-knowledge proofs that every AND gate of the Boolean
+//! domain was computed correctly (Boneh, Boyle, Corrigan-Gibbs, Gilboa, Ishai,
+//! CRYPTO 2019; Boyle, Gilboa, Ishai, Nof, CCS 2019: semi-honest replicated
+//! AND gates made malicious-secure by a sublinear proof per batch).
+//!
+//! # Statement
+//!
+//! In a replicated AND (Araki et al. CCS 2016) prover `P_i` sends
+//! `t = x_i (y_i + y_{i+1}) + x_{i+1} y_i + F(k_i) + F(k_{i+1})` to
+//! `V1 = P_{i-1}`. Moving what one verifier knows to one side:
+//!
+//! `c := [t + F(k_i) + x_i y_i]_{V1} + [F(k_{i+1})]_{V2} = x_i y_{i+1} + x_{i+1} y_i`
+//!
+//! where `V1` holds `x_i, y_i`, `V2 = P_{i+1}` holds `x_{i+1}, y_{i+1}`. With
+//! `u = (x_i || y_i)` (known to `V1`) and `v = (y_{i+1} || x_{i+1})` (known
+//! to `V2`), every gate `g` of a batch of `n` satisfies
+//! `u_g v_g + u_{n+g} v_{n+g} = c_g`, and the prover knows `u` and `v`.
+//!
+//! # Proof (a distributed sum-check over GF(2^64))
+//!
+//! 1. Gate `n - 1` is a pad: `u` and `v` there are random field elements
+//!    (from the prover's stream with `V1`, resp. `V2`); the prover shares
+//!    `c_pad = u_pad v_pad` (one element to `V2`, `V1`'s share from their stream).
+//! 2. `V2` sends the prover `tau` in GF(2^64)^(m-1) (`2n = 2^m`), drawn from the
+//!    stream the two verifiers share and the prover does not know. The
+//!    claim: `sum_j W_j u_j v_j = C := sum_g eq(tau, g) c_g` with
+//!    `W_j = eq(tau, j mod n)`; a wrong gate makes the two sides differ
+//!    except with probability `(m-1)/2^64` (a non-zero multilinear
+//!    polynomial at a random point).
+//! 3. Sum-check over the `m` index bits, lowest first: in round `t` the prover
+//!    sends `q_t` (degree 2, `s_t(X) = K_t (1 + tau_t + X) q_t(X)` with the
+//!    eq factors of the bound variables split off, as in Gruen 2024) as
+//!    XOR shares: `V1`'s from their stream, `V2`'s in the message. `V2`
+//!    answers with the challenge `r_t` from the verifiers' stream.
+//! 4. Each verifier computes its shares of `s_t(0) + s_t(1) + s_{t-1}(r_{t-1})`
+//!    (should be 0) and of the last claim, and the extension of its own
+//!    vector at `r`: `V1` reveals `u~(r)`, `V2` reveals `v~(r)` (uniform
+//!    thanks to the pads), both check `claim = eq(tau, r) u~(r) v~(r)` and
+//!    that their zero-shares agree, in constant time.
+//!
+//! Soundness: a prover with one wrong gate passes with probability at most
+//! `(4m - 1) / 2^64` (below `2^-57` for batches of up to `2^30` gates).
+//! Zero knowledge against one verifier: every share it receives is masked by
+//! a stream it does not hold, and the revealed extensions are masked by the
+//! pads (their weight `eq(r, pad)` is non-zero since challenges avoid 0 and 1).
+//!
+//! # Cost
+//!
+//! Communication per batch and party: `8 (m + 1) + 24 m + 8 (2m + 1)` bytes in
+//! `2m + 3` rounds, independent of the gate count apart from `m = log2(2n)`.
+//! Computation: the first three rounds work on bytes of the bit vectors
+//! (each block of 8 entries is one of 2^16 patterns; the prover accumulates
+//! the eq weights per pattern), so a gate costs about two field
+//! multiplications for the prover and one for each verifier.
+
+use crate::gf64;
+
+/// Entries per pattern block (the first three variables).
+const BLOCK_BITS: usize = 3;
+const PATTERNS: usize = 256;
+
+/// Gates per batch: a power of two with room for the pad gate, at least 64.
+pub(crate) fn batch_size(gates: usize) -> usize {
+    (gates + 1).next_power_of_two().max(64)
+}
+
+/// The 8 entries of byte pattern `p` as field elements (0 or 1).
+fn pattern(p: usize) -> [u64; 8] {
+    let mut v = [0u64; 8];
+    for (e, x) in v.iter_mut().enumerate() {
+        *x = ((p >> e) & 1) as u64;
+    }
+    v
+}
+
+/// Binds the first `rs.len()` variables of 8 values.
+fn fold_block(vals: &[u64; 8], rs: &[u64]) -> Vec<u64> {
+    let mut v = vals.to_vec();
+    for &r in rs {
+        v = v.chunks_exact(2).map(|c| c[0] ^ gf64::mul(r, c[0] ^ c[1])).collect();
+    }
+    v
+}
+
+/// Byte `b` of a packed bit vector.
+#[inline]
+fn byte(bits: &[u64], b: usize) -> usize {
+    ((bits[b / 8] >> (8 * (b % 8))) & 0xff) as usize
+}
+
+/// `(q(0), q(1), leading)` to coefficients `(c0, c1, c2)` of a quadratic.
+fn coefficients(q0: u64, q1: u64, c2: u64) -> [u64; 3] {
+    [q0, q0 ^ q1 ^ c2, c2]
+}
+
+/// The prover of one batch. `u` and `v` are packed bit vectors of `2n`
+/// entries (the pad entry `n - 1` must be 0 in them; its field values are
+/// `u_pad`, `v_pad`).
+pub(crate) struct Prover {
+    n: usize,
+    m: usize,
+    tau: Vec<u64>,
+    rs: Vec<u64>,
+    ubits: Vec<u64>,
+    vbits: Vec<u64>,
+    pad_u: [u64; 8],
+    pad_v: [u64; 8],
+    /// Eq weight of every (u byte, v byte) pattern pair over the high variables.
+    buckets: Vec<u64>,
+    pad_weight: u64,
+    /// Folded tables once the byte rounds are over.
+    u: Vec<u64>,
+    v: Vec<u64>,
+}
+
+impl Prover {
+    pub(crate) fn new(ubits: Vec<u64>, vbits: Vec<u64>, n: usize, u_pad: u64, v_pad: u64, tau: Vec<u64>) -> Prover {
+        let m = (2 * n).trailing_zeros() as usize;
+        debug_assert_eq!(tau.len(), m - 1);
+        let pad_block = n / 8 - 1;
+        let mut pad_u = pattern(byte(&ubits, pad_block));
+        let mut pad_v = pattern(byte(&vbits, pad_block));
+        pad_u[7] = u_pad;
+        pad_v[7] = v_pad;
+        let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
+        let mut buckets = vec![0u64; PATTERNS * PATTERNS];
+        let blocks = 2 * n / 8;
+        for b in 0..blocks {
+            if b == pad_block {
+                continue;
+            }
+            buckets[byte(&ubits, b) << 8 | byte(&vbits, b)] ^= ehi[b % ehi.len()];
+        }
+        Prover {
+            n,
+            m,
+            pad_weight: ehi[pad_block % ehi.len()],
+            tau,
+            rs: Vec::new(),
+            ubits,
+            vbits,
+            pad_u,
+            pad_v,
+            buckets,
+            u: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+
+    /// The coefficients of `q_t` for the next round `t = rs.len()`.
+    pub(crate) fn round(&self) -> [u64; 3] {
+        let t = self.rs.len();
+        if t < BLOCK_BITS {
+            self.byte_round(t)
+        } else {
+            self.table_round(t)
+        }
+    }
+
+    fn byte_round(&self, t: usize) -> [u64; 3] {
+        let rs = &self.rs[..t];
+        let uf: Vec<Vec<u64>> = (0..PATTERNS).map(|p| fold_block(&pattern(p), rs)).collect();
+        let wts = gf64::eq_table(&self.tau[t + 1..BLOCK_BITS]);
+        let pu = fold_block(&self.pad_u, rs);
+        let pv = fold_block(&self.pad_v, rs);
+        let (mut q0, mut q1, mut c2) = (0u64, 0u64, 0u64);
+        let (mut a0, mut a1) = (vec![0u64; PATTERNS], vec![0u64; PATTERNS]);
+        for (j, &w) in wts.iter().enumerate() {
+            let at = |f: &Vec<u64>, x: usize| f[2 * j + x];
+            let u0: Vec<u64> = uf.iter().map(|f| at(f, 0)).collect();
+            let u1: Vec<u64> = uf.iter().map(|f| at(f, 1)).collect();
+            let du: Vec<u64> = u0.iter().zip(&u1).map(|(a, b)| a ^ b).collect();
+            // v uses the same pattern folds
+            let (v0, v1, dv) = (&u0, &u1, &du);
+            // r0[Pu] = sum_Pv A[Pu][Pv] v0[Pv], r1 with v1, rd with dv
+            let mut r1 = vec![0u64; PATTERNS];
+            for p in 0..PATTERNS {
+                let row = &self.buckets[p * PATTERNS..(p + 1) * PATTERNS];
+                a0[p] = gf64::dot(row, v0);
+                r1[p] = gf64::dot(row, v1);
+                a1[p] = gf64::dot(row, dv);
+            }
+            let mut s0 = gf64::dot(&u0, &a0);
+            let mut s1 = gf64::dot(&u1, &r1);
+            let mut s2 = gf64::dot(&du, &a1);
+            // the pad block, with its field entries
+            let pw = self.pad_weight;
+            let (pu0, pu1, pv0, pv1) = (pu[2 * j], pu[2 * j + 1], pv[2 * j], pv[2 * j + 1]);
+            s0 ^= gf64::mul(pw, gf64::mul(pu0, pv0));
+            s1 ^= gf64::mul(pw, gf64::mul(pu1, pv1));
+            s2 ^= gf64::mul(pw, gf64::mul(pu0 ^ pu1, pv0 ^ pv1));
+            q0 ^= gf64::mul(w, s0);
+            q1 ^= gf64::mul(w, s1);
+            c2 ^= gf64::mul(w, s2);
+        }
+        coefficients(q0, q1, c2)
+    }
+
+    fn table_round(&self, t: usize) -> [u64; 3] {
+        let half = self.u.len() / 2;
+        let even = |x: &[u64]| -> Vec<u64> { x.iter().step_by(2).copied().collect() };
+        let odd = |x: &[u64]| -> Vec<u64> { x.iter().skip(1).step_by(2).copied().collect() };
+        let (u0, u1, v0, v1) = (even(&self.u), odd(&self.u), even(&self.v), odd(&self.v));
+        let du: Vec<u64> = u0.iter().zip(&u1).map(|(a, b)| a ^ b).collect();
+        let dv: Vec<u64> = v0.iter().zip(&v1).map(|(a, b)| a ^ b).collect();
+        let weights = if t + 1 < self.m {
+            gf64::eq_table(&self.tau[t + 1..])
+        } else {
+            vec![1]
+        };
+        let mut prod = vec![0u64; half];
+        let mut weighted = |a: &[u64], b: &[u64]| -> u64 {
+            gf64::mul_into(a, b, &mut prod);
+            prod.chunks(weights.len())
+                .fold(0, |s, c| s ^ gf64::dot(&weights[..c.len()], c))
+        };
+        let q0 = weighted(&u0, &v0);
+        let q1 = weighted(&u1, &v1);
+        let c2 = weighted(&du, &dv);
+        coefficients(q0, q1, c2)
+    }
+
+    /// Takes the challenge of the round just answered.
+    pub(crate) fn bind(&mut self, r: u64) {
+        self.rs.push(r);
+        let t = self.rs.len();
+        if t == BLOCK_BITS {
+            let tu: Vec<u64> = (0..PATTERNS).map(|p| fold_block(&pattern(p), &self.rs)[0]).collect();
+            let blocks = 2 * self.n / 8;
+            let pad_block = self.n / 8 - 1;
+            let table = |bits: &[u64], pad: &[u64; 8], rs: &[u64]| -> Vec<u64> {
+                (0..blocks)
+                    .map(|b| {
+                        if b == pad_block {
+                            fold_block(pad, rs)[0]
+                        } else {
+                            tu[byte(bits, b)]
+                        }
+                    })
+                    .collect()
+            };
+            self.u = table(&self.ubits, &self.pad_u, &self.rs);
+            self.v = table(&self.vbits, &self.pad_v, &self.rs);
+            self.buckets = Vec::new();
+        } else if t > BLOCK_BITS {
+            self.u = gf64::fold(&self.u, r);
+            self.v = gf64::fold(&self.v, r);
+        }
+    }
+}
+
+/// `sum_g eq(tau, g) c_g` over the `n` bit gates of `c` plus the pad gate's
+/// field value `pad` (a verifier's share of the claim).
+pub(crate) fn claim_share(c: &[u64], n: usize, tau: &[u64], pad: u64) -> u64 {
+    let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
+    let mut acc = vec![0u64; PATTERNS];
+    for (b, &w) in ehi.iter().enumerate().take(n / 8) {
+        acc[byte(c, b)] ^= w;
+    }
+    let lo = gf64::eq_table(&tau[..BLOCK_BITS]);
+    let t: Vec<u64> = (0..PATTERNS)
+        .map(|p| (0..8).fold(0, |s, e| s ^ if (p >> e) & 1 == 1 { lo[e] } else { 0 }))
+        .collect();
+    gf64::dot(&acc, &t) ^ gf64::mul(pad, gf64::eq_at(tau, n - 1))
+}
+
+/// The multilinear extension of the `2n`-entry bit vector `bits` (with the
+/// field value `pad` at entry `n - 1`) at the point `rs`.
+pub(crate) fn extension(bits: &[u64], n: usize, rs: &[u64], pad: u64) -> u64 {
+    let eh = gf64::eq_table(&rs[BLOCK_BITS..]);
+    let mut acc = vec![0u64; PATTERNS];
+    for (b, &w) in eh.iter().enumerate().take(2 * n / 8) {
+        acc[byte(bits, b)] ^= w;
+    }
+    let lo = gf64::eq_table(&rs[..BLOCK_BITS]);
+    let t: Vec<u64> = (0..PATTERNS)
+        .map(|p| (0..8).fold(0, |s, e| s ^ if (p >> e) & 1 == 1 { lo[e] } else { 0 }))
+        .collect();
+    gf64::dot(&acc, &t) ^ gf64::mul(pad, gf64::eq_at(rs, n - 1))
+}
+
+/// A verifier's shares of the round checks `s_t(0) + s_t(1) + claim_{t-1}`
+/// (zero when the prover is honest) and of the final claim, from its shares
+/// of the `q_t` and of the initial claim. Also returns `eq(tau, r)`.
+pub(crate) fn round_checks(q: &[[u64; 3]], claim0: u64, tau: &[u64], rs: &[u64]) -> (Vec<u64>, u64, u64) {
+    let m = rs.len();
+    let mut k = 1u64;
+    let mut claim = claim0;
+    let mut zeros = Vec::with_capacity(m);
+    for t in 0..m {
+        let [c0, c1, c2] = q[t];
+        let (q0, q1) = (c0, c0 ^ c1 ^ c2);
+        let r = rs[t];
+        let qr = c0 ^ gf64::mul(c1, r) ^ gf64::mul(c2, gf64::mul(r, r));
+        let (sum, factor) = if t + 1 < m {
+            let tt = tau[t];
+            (gf64::mul(1 ^ tt, q0) ^ gf64::mul(tt, q1), 1 ^ tt ^ r)
+        } else {
+            (q0 ^ q1, 1)
+        };
+        zeros.push(gf64::mul(k, sum) ^ claim);
+        claim = gf64::mul(gf64::mul(k, factor), qr);
+        k = gf64::mul(k, factor);
+    }
+    (zeros, claim, k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        }
+    }
+
+    /// Runs prover and both verifiers locally on `gates` random AND
+    /// relations (with `wrong` gates flipped in `c`); returns whether the
+    /// verifiers accept.
+    fn run(gates: usize, wrong: &[usize], lie_round: Option<usize>, seed: u64) -> bool {
+        let mut r = rng(seed);
+        let n = batch_size(gates);
+        let words = n / 64;
+        let bits = |r: &mut dyn FnMut() -> u64| -> Vec<u64> {
+            let mut v: Vec<u64> = (0..words).map(|_| r()).collect();
+            // gates >= `gates` are zero
+            for (w, x) in v.iter_mut().enumerate() {
+                for b in 0..64 {
+                    if w * 64 + b >= gates {
+                        *x &= !(1u64 << b);
+                    }
+                }
+            }
+            v
+        };
+        let (xa, ya, xb, yb) = (bits(&mut r), bits(&mut r), bits(&mut r), bits(&mut r));
+        let mut c: Vec<u64> = (0..words).map(|w| (xa[w] & yb[w]) ^ (ya[w] & xb[w])).collect();
+        for &g in wrong {
+            c[g / 64] ^= 1 << (g % 64);
+        }
+        // c split into V1 and V2 shares
+        let c2: Vec<u64> = (0..words).map(|_| r()).collect();
+        let c1: Vec<u64> = c.iter().zip(&c2).map(|(a, b)| a ^ b).collect();
+        let u = [xa.clone(), ya.clone()].concat();
+        let v = [yb.clone(), xb.clone()].concat();
+        let (u_pad, v_pad, rho) = (r(), r(), r());
+        let pad_c2 = gf64::mul(u_pad, v_pad) ^ rho;
+        let m = (2 * n).trailing_zeros() as usize;
+        let tau: Vec<u64> = (0..m - 1).map(|_| r()).collect();
+        let rs: Vec<u64> = (0..m).map(|_| r()).collect();
+        let mut p = Prover::new(u.clone(), v.clone(), n, u_pad, v_pad, tau.clone());
+        let (mut q1, mut q2) = (Vec::new(), Vec::new());
+        for (t, &rt) in rs.iter().enumerate() {
+            let q = p.round();
+            let share1 = [r(), r(), r()];
+            let mut share2 = [q[0] ^ share1[0], q[1] ^ share1[1], q[2] ^ share1[2]];
+            if lie_round == Some(t) {
+                share2[1] ^= 1;
+            }
+            q1.push(share1);
+            q2.push(share2);
+            p.bind(rt);
+        }
+        let cl1 = claim_share(&c1, n, &tau, rho);
+        let cl2 = claim_share(&c2, n, &tau, pad_c2);
+        let (z1, f1, k) = round_checks(&q1, cl1, &tau, &rs);
+        let (z2, f2, _) = round_checks(&q2, cl2, &tau, &rs);
+        let ue = extension(&u, n, &rs, u_pad);
+        let ve = extension(&v, n, &rs, v_pad);
+        // the prover's folded tables end at the extensions
+        assert_eq!((p.u[0], p.v[0]), (ue, ve));
+        z1 == z2 && f1 ^ f2 == gf64::mul(k, gf64::mul(ue, ve))
+    }
+
+    #[test]
+    fn honest_batches_are_accepted() {
+        for (g, s) in [(1, 1), (63, 2), (64, 3), (200, 4), (1000, 5), (4095, 6)] {
+            assert!(run(g, &[], None, s), "{g} gates");
+        }
+    }
+
+    #[test]
+    fn one_wrong_gate_or_one_false_round_is_rejected() {
+        for (g, s) in [(1, 7), (200, 8), (1000, 9)] {
+            for w in [0, g / 2, g - 1] {
+                assert!(!run(g, &[w], None, s + w as u64), "{g} gates, wrong {w}");
+            }
+            if g > 1 {
+                assert!(!run(g, &[0, g - 1], None, s), "two wrong");
+            }
+            let m = (2 * batch_size(g)).trailing_zeros() as usize;
+            for t in [0, 2, 3, m - 1] {
+                assert!(!run(g, &[], Some(t), s), "lie in round {t}");
+            }
+        }
+    }
+}
