@@ -15,12 +15,12 @@
 //!
 //! The steps added for truncation and comparisons:
 //!
-//! | deviation | trunc | bitgen | cmp-chain / select | cmp-open |
-//! | --- | --- | --- | --- | --- |
-//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the component bits | first reshare | first component of the opening |
-//! | `InconsistentShare` | uses a mask component differing from the other holder's | flips a component bit in its copy | as mul | sends a component differing from its copy |
-//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | as mul (flips a value bit in the Boolean domain) | `+e` on the opened component |
-//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the component bits' MAC | as mul | coordinated lie on component and hash |
+//! | deviation | trunc | bitgen | cmp-chain | select | cmp-open |
+//! | --- | --- | --- | --- | --- | --- |
+//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the first daBit component | first AND message | first reshare | first component of the opening |
+//! | `InconsistentShare` | uses a mask component differing from the other holder's | flips bit L of element 0 in its copy of its component | flips an `x` bit where its AND message depends on it | as mul | sends a component differing from its copy |
+//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | flips a bit of its first AND message | as mul | `+e` on the opened component |
+//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the daBit MAC reshare | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul | coordinated lie on component and hash |
 //!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no
@@ -41,11 +41,11 @@ pub enum Step {
     Output,
     /// [`crate::Aramis::trunc`] (masked opening, MAC of the mask's high part).
     Trunc,
-    /// Comparison stage 1: component bits with MACs, daBits ([`crate::Aramis::random_bits`] too).
+    /// Comparison stage 1: component bits, daBits ([`crate::Aramis::random_bits`] too).
     BitGen,
     /// Comparison stage 3: the opening of `msb xor d` mod 2.
     CmpOpen,
-    /// Comparison stage 2: the carry-save and ripple-carry ANDs.
+    /// Comparison stage 2: the carry-save and ripple-carry ANDs (and their proofs).
     CmpChain,
     /// Comparison stage 4: the product `DReLU(x) * x` (or a select).
     Select,

@@ -1,5 +1,4 @@
-//! Comparisons with MACs: authenticated random bits and daBits, DReLU,
-//! ReLU, max.
+//! Comparisons: authenticated random bits and daBits, DReLU, ReLU, max.
 //!
 //! DReLU is the most significant bit of `x' = x + 2^L` (`|x| < 2^L`,
 //! `L = bits - 1`), computed in the Boolean domain of [`crate::small`] from
@@ -7,20 +6,19 @@
 //! decomposition, Mohassel-Rindal CCS 2018 §5.3, made malicious-secure by
 //! the replication: each component's bits are known to its two holders, so
 //! the bit sharings are consistent unless a holder deviates, which the
-//! checks catch), with every AND a Chida et al. product:
+//! AND-gate proofs and the opening's redundancy catch):
 //!
-//! 1. `Step::BitGen`: the component bits and their MACs (one reshare), and
-//!    one daBit per element (`b_0 xor b_1 xor b_2` from the pair streams, in
-//!    both domains);
+//! 1. `Step::BitGen`: the component bits (no communication) and one daBit
+//!    per element (`b_0 xor b_1 xor b_2` from the pair streams, in both domains);
 //! 2. `Step::CmpChain`: carry-save addition of the three bit vectors (one
 //!    AND per bit, one round), then the ripple carry into bit L (one AND per
-//!    bit, sequential);
+//!    bit, sequential); the gates are proved at the next checkpoint;
 //! 3. `Step::CmpOpen`: open `msb xor d` mod 2 and convert to an exact 0/1
 //!    value with the daBit's 128-bit half;
 //! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Cost per element and party for `w = bits`: about `32w + 120` bytes; rounds
-//! `w + 6` (docs/PROTOCOLS.md).
+//! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
+//! rounds `w + 4` (docs/PROTOCOLS.md).
 
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};

@@ -23,9 +23,11 @@
 //! values sign-extended from Z_2^64): every secret `x` is held as replicated
 //! shares of `x` and of `alpha * x`, `alpha` a random shared MAC key never
 //! opened. Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer
-//! et al. CRYPTO 2018 §3); Boolean values (comparisons) are XOR-shared bits
-//! with MACs in GF(2^64) (Chida et al. §5). See [`protocols`] and
-//! `docs/PROTOCOLS.md`.
+//! et al. CRYPTO 2018 §3); Boolean values (comparisons) are XOR-shared
+//! packed bits with semi-honest AND gates, each proved at the next
+//! checkpoint by a distributed zero-knowledge proof over GF(2^64) (Boneh et
+//! al. CRYPTO 2019; Boyle et al. CCS 2019), at most `(4m-1)/2^64` soundness
+//! error for `2^(m-1)` gates. See [`protocols`] and `docs/PROTOCOLS.md`.
 //!
 //! # Modules
 //!
@@ -33,7 +35,8 @@
 //! - [`party`]: the [`Aramis`] context (seeds, MAC key, flags, verdicts, counters);
 //! - [`protocols`]: input, `mul`, `mul_bilinear`, openings, `verify`, `output_to`;
 //! - [`trunc`]: probabilistic truncation with masks from the pairwise streams;
-//! - [`small`], [`gf64`]: the Boolean domain (XOR-shared bits, GF(2^64) MACs);
+//! - [`small`], [`gf64`], `dzkp`: the Boolean domain (XOR-shared packed bits,
+//!   AND gates, their distributed sum-check proofs over GF(2^64));
 //! - [`compare`]: random bits, daBits, DReLU / ReLU / max;
 //! - [`backend`]: the `3pc-malicious` executor backend and its runners;
 //! - [`cheat`]: deliberate deviations for tests and `--simulate-cheater`;
