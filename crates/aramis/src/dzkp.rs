@@ -197,26 +197,12 @@ impl Prover {
     }
 
     fn table_round(&self, t: usize) -> [u64; 3] {
-        let half = self.u.len() / 2;
-        let even = |x: &[u64]| -> Vec<u64> { x.iter().step_by(2).copied().collect() };
-        let odd = |x: &[u64]| -> Vec<u64> { x.iter().skip(1).step_by(2).copied().collect() };
-        let (u0, u1, v0, v1) = (even(&self.u), odd(&self.u), even(&self.v), odd(&self.v));
-        let du: Vec<u64> = u0.iter().zip(&u1).map(|(a, b)| a ^ b).collect();
-        let dv: Vec<u64> = v0.iter().zip(&v1).map(|(a, b)| a ^ b).collect();
         let weights = if t + 1 < self.m {
             gf64::eq_table(&self.tau[t + 1..])
         } else {
             vec![1]
         };
-        let mut prod = vec![0u64; half];
-        let mut weighted = |a: &[u64], b: &[u64]| -> u64 {
-            gf64::mul_into(a, b, &mut prod);
-            prod.chunks(weights.len())
-                .fold(0, |s, c| s ^ gf64::dot(&weights[..c.len()], c))
-        };
-        let q0 = weighted(&u0, &v0);
-        let q1 = weighted(&u1, &v1);
-        let c2 = weighted(&du, &dv);
+        let [q0, q1, c2] = gf64::quad_sums(&self.u, &self.v, &weights);
         coefficients(q0, q1, c2)
     }
 

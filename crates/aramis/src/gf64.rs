@@ -82,17 +82,59 @@ pub fn fold(v: &[u64], r: u64) -> Vec<u64> {
 /// for `j < 2^len(tau)`: the weights that turn a multilinear table into
 /// its extension's value at `tau`.
 pub fn eq_table(tau: &[u64]) -> Vec<u64> {
-    let mut e = Vec::with_capacity(1 << tau.len());
-    e.push(1u64);
-    for &t in tau {
-        let mut hi = e.clone();
-        scale(&mut hi, t);
-        for (lo, h) in e.iter_mut().zip(&hi) {
-            *lo ^= *h; // e (1 + t) = e + e t
+    let mut e = vec![0u64; 1 << tau.len()];
+    e[0] = 1;
+    let (mut lo, mut hi) = ([0u64; BLOCK], [0u64; BLOCK]);
+    for (t, &x) in tau.iter().enumerate() {
+        let len = 1 << t;
+        let (a, b) = e.split_at_mut(len);
+        for (ac, bc) in a.chunks_mut(BLOCK).zip(b[..len].chunks_mut(BLOCK)) {
+            let k = ac.len();
+            clmul_scalar(ac, x, &mut lo[..k], &mut hi[..k]);
+            for j in 0..k {
+                bc[j] = reduce(lo[j], hi[j]);
+                ac[j] ^= bc[j]; // e (1 + x) = e + e x
+            }
         }
-        e.extend_from_slice(&hi);
     }
     e
+}
+
+/// For a table `u`, `v` of pairs `(2p, 2p+1)` and weights `w[p mod w.len()]`:
+/// `(sum_p w u_2p v_2p, sum_p w u_2p+1 v_2p+1, sum_p w (u_2p + u_2p+1)(v_2p + v_2p+1))`,
+/// the values at 0 and 1 and the leading coefficient of
+/// `sum_p w (u_2p + X du)(v_2p + X dv)`. `w.len()` divides the pair count.
+pub fn quad_sums(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
+    const B: usize = BLOCK / 2;
+    assert!(u.len() == v.len() && u.len() % 2 == 0, "gf64: lengths differ");
+    let pairs = u.len() / 2;
+    assert!(!w.is_empty() && pairs % w.len() == 0, "gf64: weights do not divide the pairs");
+    let (mut x, mut y) = ([0u64; 3 * B], [0u64; 3 * B]);
+    let (mut lo, mut hi, mut pr) = ([0u64; 3 * B], [0u64; 3 * B], [0u64; B]);
+    let mut acc = [(0u64, 0u64); 3];
+    let mut p0 = 0;
+    while p0 < pairs {
+        // a block that stays inside one period of the weights
+        let k = B.min(pairs - p0).min(w.len() - p0 % w.len());
+        for j in 0..k {
+            let (u0, u1) = (u[2 * (p0 + j)], u[2 * (p0 + j) + 1]);
+            let (v0, v1) = (v[2 * (p0 + j)], v[2 * (p0 + j) + 1]);
+            (x[j], x[B + j], x[2 * B + j]) = (u0, u1, u0 ^ u1);
+            (y[j], y[B + j], y[2 * B + j]) = (v0, v1, v0 ^ v1);
+        }
+        let ws = &w[p0 % w.len()..p0 % w.len() + k];
+        for (c, a) in acc.iter_mut().enumerate() {
+            let r = c * B..c * B + k;
+            clmul_pairs(&x[r.clone()], &y[r.clone()], &mut lo[r.clone()], &mut hi[r.clone()]);
+            for j in 0..k {
+                pr[j] = reduce(lo[c * B + j], hi[c * B + j]);
+            }
+            let (l, h) = clmul_xor_sum(ws, &pr[..k]);
+            *a = (a.0 ^ l, a.1 ^ h);
+        }
+        p0 += k;
+    }
+    [reduce(acc[0].0, acc[0].1), reduce(acc[1].0, acc[1].1), reduce(acc[2].0, acc[2].1)]
 }
 
 /// `eq(tau, j)` for one index `j`.
@@ -183,6 +225,18 @@ mod tests {
             folded = fold(&folded, x);
         }
         assert_eq!(folded[0], dot(&e, &t));
+        // the three sums of a sum-check round, with periodic weights
+        let w: Vec<u64> = (0..5).map(|_| r()).collect();
+        let (u, v) = (&a[..1100], &b[..1100]);
+        let mut want = [0u64; 3];
+        for p in 0..550 {
+            let wp = w[p % 5];
+            let (u0, u1, v0, v1) = (u[2 * p], u[2 * p + 1], v[2 * p], v[2 * p + 1]);
+            want[0] ^= mul(wp, mul(u0, v0));
+            want[1] ^= mul(wp, mul(u1, v1));
+            want[2] ^= mul(wp, mul(u0 ^ u1, v0 ^ v1));
+        }
+        assert_eq!(quad_sums(u, v, &w), want);
     }
 
     #[test]
