@@ -108,7 +108,10 @@ pub fn quad_sums(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
     const B: usize = BLOCK / 2;
     assert!(u.len() == v.len() && u.len() % 2 == 0, "gf64: lengths differ");
     let pairs = u.len() / 2;
-    assert!(!w.is_empty() && pairs % w.len() == 0, "gf64: weights do not divide the pairs");
+    assert!(
+        !w.is_empty() && pairs % w.len() == 0,
+        "gf64: weights do not divide the pairs"
+    );
     let (mut x, mut y) = ([0u64; 3 * B], [0u64; 3 * B]);
     let (mut lo, mut hi, mut pr) = ([0u64; 3 * B], [0u64; 3 * B], [0u64; B]);
     let mut acc = [(0u64, 0u64); 3];
@@ -134,7 +137,11 @@ pub fn quad_sums(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
         }
         p0 += k;
     }
-    [reduce(acc[0].0, acc[0].1), reduce(acc[1].0, acc[1].1), reduce(acc[2].0, acc[2].1)]
+    [
+        reduce(acc[0].0, acc[0].1),
+        reduce(acc[1].0, acc[1].1),
+        reduce(acc[2].0, acc[2].1),
+    ]
 }
 
 /// `eq(tau, j)` for one index `j`.

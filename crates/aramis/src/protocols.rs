@@ -42,9 +42,6 @@ fn check_party(to: PartyId) -> Result<()> {
     Ok(())
 }
 
-/// Logged AND gates above which [`Aramis::checkpoint_if_over`] proves them.
-pub const AND_BATCH: usize = 1 << 22;
-
 impl Aramis {
     /// Local 3-out-of-3 share of `alpha * x` (no zero sharing yet).
     pub(crate) fn alpha_local(&self, x: &RShare) -> Vec<u128> {
@@ -423,13 +420,8 @@ impl Aramis {
     }
 
     /// Runs [`Aramis::verify`] if more than `limit` elements await the check
-    /// (bounds the memory the pending sharings hold); runs the AND-gate
-    /// proofs alone once more than [`AND_BATCH`] gates are logged (bounds
-    /// the proof's tables; the next checkpoint's verdict settles them).
+    /// (bounds the memory the pending sharings hold).
     pub fn checkpoint_if_over(&mut self, limit: usize) -> Result<()> {
-        if self.and_log.gates() > AND_BATCH {
-            self.and_proofs_in_step()?;
-        }
         if self.pending_elements() > limit {
             self.verify()?;
         }

@@ -141,6 +141,12 @@ impl Bits {
     }
 }
 
+/// The most AND gates one proof covers: an AND that would reach it first
+/// proves the gates logged so far (their verdict comes at the next
+/// checkpoint). Batches then stay just under a power of two, the proof's
+/// domain, and its tables bounded (about 64 MB per party).
+pub const AND_BATCH: usize = (1 << 22) - 1;
+
 /// What one party keeps of every AND gate for the proofs (one bit per gate
 /// and column, word-aligned per call): its components of both operands, as
 /// prover; `t_next + F(k_{i+1}) + x_{i+1} y_{i+1}` as first verifier of
@@ -190,6 +196,9 @@ impl Aramis {
         debug_assert!(
             x.len == y.len && x.planes == y.planes && [x.b.len(), y.a.len(), y.b.len()].iter().all(|&l| l == n)
         );
+        if self.and_log.gates() > 0 && self.and_log.gates() + 64 * n > AND_BATCH {
+            self.and_proofs_in_step()?;
+        }
         let me = self.id();
         let mut xa = x.a.clone();
         // An inconsistent x component changes this party's message only
