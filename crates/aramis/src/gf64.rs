@@ -106,10 +106,10 @@ pub fn eq_table(tau: &[u64]) -> Vec<u64> {
 /// `sum_p w (u_2p + X du)(v_2p + X dv)`. `w.len()` divides the pair count.
 pub fn quad_sums(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
     const B: usize = BLOCK / 2;
-    assert!(u.len() == v.len() && u.len() % 2 == 0, "gf64: lengths differ");
+    assert!(u.len() == v.len() && u.len().is_multiple_of(2), "gf64: lengths differ");
     let pairs = u.len() / 2;
     assert!(
-        !w.is_empty() && pairs % w.len() == 0,
+        !w.is_empty() && pairs.is_multiple_of(w.len()),
         "gf64: weights do not divide the pairs"
     );
     let (mut x, mut y) = ([0u64; 3 * B], [0u64; 3 * B]);
