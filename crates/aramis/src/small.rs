@@ -331,3 +331,56 @@ impl Aramis {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cheat::{Cheat, Deviation, Step};
+    use crate::testing::run3;
+    use crate::AramisError;
+
+    /// Two ANDs of 63 * 2^16 gates each: the second proves the first before
+    /// it runs (a batch boundary), the checkpoint proves the second. Honest
+    /// runs pass with the right values; an error in the first batch aborts.
+    #[test]
+    fn a_batch_boundary_inside_a_run_is_proved_too() {
+        let (planes, len) = (63, 1 << 16);
+        let program = |a: &mut Aramis| -> crate::Result<Vec<u64>> {
+            a.enter(Step::CmpChain)?;
+            // x: component 0 all ones (its holders P0 and P2), y: component 1 all ones
+            let id = a.id();
+            let mut x = Bits::zeros(planes, len);
+            let mut y = Bits::zeros(planes, len);
+            if id == 0 {
+                x.a.fill(u64::MAX);
+                y.b.fill(u64::MAX);
+            } else if id == 2 {
+                x.b.fill(u64::MAX);
+            } else {
+                y.a.fill(u64::MAX);
+            }
+            let z = a.and(&x, &y)?;
+            let z2 = a.and(&z, &y)?;
+            assert!(a.and_log.gates() < AND_BATCH);
+            a.verify()?;
+            Ok(z2.a)
+        };
+        let honest = run3(Some(5), [None; 3], program);
+        // x = y = 1 everywhere: so is x AND y AND y (component i is party i's `a`)
+        let [p0, p1, p2] = honest.map(|r| r.unwrap());
+        assert!((0..p0.len()).all(|w| p0[w] ^ p1[w] ^ p2[w] == u64::MAX));
+        for cheater in 0..3 {
+            let mut cheats = [None; 3];
+            cheats[cheater] = Some(Cheat::new(Step::CmpChain, Deviation::AddError(1)));
+            let r = run3(Some(6), cheats, program);
+            for (id, res) in r.iter().enumerate() {
+                if id != cheater {
+                    assert!(
+                        matches!(res, Err(AramisError::CheatingDetected { step: "AND-gate proof" })),
+                        "party {id}: {res:?}"
+                    );
+                }
+            }
+        }
+    }
+}
