@@ -97,7 +97,7 @@ impl Aramis {
     /// Long vectors run in chunks of [`COMPARE_CHUNK`] elements with a
     /// checkpoint whenever [`PENDING_LIMIT`] elements await the MAC check,
     /// so memory stays bounded (each element of a 28-bit comparison leaves
-    /// about 140 sharings to check).
+    /// six 128-bit sharings to check and 53 logged AND gates to prove).
     pub fn drelu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         x.check("drelu")?;
         let n = x.len();
