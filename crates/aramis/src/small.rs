@@ -14,6 +14,7 @@
 use crate::dzkp::{self, Prover};
 use crate::error::Result;
 use crate::party::{u64s_from, u64s_to_bytes, Aramis, CHK_AND};
+use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev};
 use subtle::{Choice, ConstantTimeEq};
@@ -60,29 +61,6 @@ fn mask_tails(v: &mut [u64], len: usize) {
     for plane in v.chunks_mut(w) {
         plane[w - 1] &= tail_mask(len);
     }
-}
-
-/// Packs planes of `len` bits into `ceil(len / 8)` bytes each.
-fn pack(v: &[u64], len: usize) -> Vec<u8> {
-    let (w, nb) = (words(len), len.div_ceil(8));
-    let mut out = Vec::with_capacity(nb * v.len() / w.max(1));
-    for plane in v.chunks(w.max(1)) {
-        let bytes = u64s_to_bytes(plane);
-        out.extend_from_slice(&bytes[..nb]);
-    }
-    out
-}
-
-fn unpack(m: &[u8], planes: usize, len: usize) -> Vec<u64> {
-    let (w, nb) = (words(len), len.div_ceil(8));
-    let mut out = Vec::with_capacity(planes * w);
-    for p in 0..planes {
-        let mut buf = vec![0u8; 8 * w];
-        buf[..nb].copy_from_slice(&m[p * nb..(p + 1) * nb]);
-        out.extend(u64s_from(&buf));
-    }
-    mask_tails(&mut out, len);
-    out
 }
 
 impl Bits {
@@ -219,10 +197,9 @@ impl Aramis {
             t[0] ^= 1;
         }
         self.tick();
-        self.send(prev(me), pack(&t, x.len))?;
-        let nb = x.len.div_ceil(8);
-        let got = self.recv(next(me), x.planes * nb)?;
-        let r = unpack(&got, x.planes, x.len);
+        self.send(prev(me), pack_bits(&t, x.len))?;
+        let got = self.recv(next(me), x.planes * x.len.div_ceil(8))?;
+        let r = unpack_bits(&got, x.planes, x.len);
         let log = &mut self.and_log;
         log.c_v1.extend((0..n).map(|w| r[w] ^ fnx[w] ^ (x.b[w] & y.b[w])));
         log.c_v2.extend_from_slice(&fp);

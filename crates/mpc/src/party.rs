@@ -317,8 +317,10 @@ impl Party {
     }
 }
 
-/// Wire format of bit planes: each plane as `ceil(nbits/8)` little-endian bytes.
-fn pack_bits(words: &[u64], nbits: usize) -> Vec<u8> {
+/// Wire format of bit planes: each plane as `ceil(nbits/8)` little-endian
+/// bytes (bits past `nbits` cleared). Public for protocol crates that send
+/// bit planes through their own checked channel (Aramis).
+pub fn pack_bits(words: &[u64], nbits: usize) -> Vec<u8> {
     let nw = nbits.div_ceil(64);
     let nbytes = nbits.div_ceil(8);
     if nw == 0 {
@@ -341,7 +343,8 @@ fn pack_bits(words: &[u64], nbits: usize) -> Vec<u8> {
     out
 }
 
-fn unpack_bits(bytes: &[u8], planes: usize, nbits: usize) -> Vec<u64> {
+/// Inverse of [`pack_bits`]: `planes` planes of `nbits` bits, tails cleared.
+pub fn unpack_bits(bytes: &[u8], planes: usize, nbits: usize) -> Vec<u64> {
     let nw = nbits.div_ceil(64);
     let nbytes = nbits.div_ceil(8);
     let mut out = vec![0u64; planes * nw];
