@@ -211,7 +211,7 @@ impl Prover {
         self.rs.push(r);
         let t = self.rs.len();
         if t == BLOCK_BITS {
-            let tu: Vec<u64> = (0..PATTERNS).map(|p| fold_block(&pattern(p), &self.rs)[0]).collect();
+            let tu = pattern_values(&self.rs);
             let blocks = 2 * self.n / 8;
             let pad_block = self.n / 8 - 1;
             let table = |bits: &[u64], pad: &[u64; 8], rs: &[u64]| -> Vec<u64> {
@@ -235,34 +235,27 @@ impl Prover {
     }
 }
 
-/// `sum_g eq(tau, g) c_g` over the `n` bit gates of `c` plus the pad gate's
-/// field value `pad` (a verifier's share of the claim).
-pub(crate) fn claim_share(c: &[u64], n: usize, tau: &[u64], pad: u64) -> u64 {
-    let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
+/// The multilinear extension at `point` of the `2^len(point)`-entry bit
+/// vector `bits`, with the field value `pad` added at entry `pad_at` (the
+/// pad gate, 0 in `bits`): `sum_j eq(point, j) bits_j + eq(point, pad_at) pad`.
+/// Bytes are bucketed, so the cost is one eq table over the high variables.
+/// A verifier's share of the claim is this for its `c` bits at `tau`
+/// (`n` entries), and the value it reveals is this for its `u` or `v` at `r`.
+pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) -> u64 {
+    let eh = gf64::eq_table(&point[BLOCK_BITS..]);
     let mut acc = vec![0u64; PATTERNS];
-    for (b, &w) in ehi.iter().enumerate().take(n / 8) {
-        acc[byte(c, b)] ^= w;
-    }
-    let lo = gf64::eq_table(&tau[..BLOCK_BITS]);
-    let t: Vec<u64> = (0..PATTERNS)
-        .map(|p| (0..8).fold(0, |s, e| s ^ if (p >> e) & 1 == 1 { lo[e] } else { 0 }))
-        .collect();
-    gf64::dot(&acc, &t) ^ gf64::mul(pad, gf64::eq_at(tau, n - 1))
-}
-
-/// The multilinear extension of the `2n`-entry bit vector `bits` (with the
-/// field value `pad` at entry `n - 1`) at the point `rs`.
-pub(crate) fn extension(bits: &[u64], n: usize, rs: &[u64], pad: u64) -> u64 {
-    let eh = gf64::eq_table(&rs[BLOCK_BITS..]);
-    let mut acc = vec![0u64; PATTERNS];
-    for (b, &w) in eh.iter().enumerate().take(2 * n / 8) {
+    for (b, &w) in eh.iter().enumerate() {
         acc[byte(bits, b)] ^= w;
     }
-    let lo = gf64::eq_table(&rs[..BLOCK_BITS]);
-    let t: Vec<u64> = (0..PATTERNS)
+    gf64::dot(&acc, &pattern_values(&point[..BLOCK_BITS])) ^ gf64::mul(pad, gf64::eq_at(point, pad_at))
+}
+
+/// The extension of every byte pattern at the 3-variable point `low`.
+fn pattern_values(low: &[u64]) -> Vec<u64> {
+    let lo = gf64::eq_table(low);
+    (0..PATTERNS)
         .map(|p| (0..8).fold(0, |s, e| s ^ if (p >> e) & 1 == 1 { lo[e] } else { 0 }))
-        .collect();
-    gf64::dot(&acc, &t) ^ gf64::mul(pad, gf64::eq_at(rs, n - 1))
+        .collect()
 }
 
 /// A verifier's shares of the round checks `s_t(0) + s_t(1) + claim_{t-1}`
@@ -294,16 +287,7 @@ pub(crate) fn round_checks(q: &[[u64; 3]], claim0: u64, tau: &[u64], rs: &[u64])
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        }
-    }
+    use crate::gf64::tests::rng;
 
     /// Runs prover and both verifiers locally on `gates` random AND
     /// relations (with `wrong` gates flipped in `c`); returns whether the
@@ -352,12 +336,12 @@ mod tests {
             q2.push(share2);
             p.bind(rt);
         }
-        let cl1 = claim_share(&c1, n, &tau, rho);
-        let cl2 = claim_share(&c2, n, &tau, pad_c2);
+        let cl1 = extension(&c1, &tau, n - 1, rho);
+        let cl2 = extension(&c2, &tau, n - 1, pad_c2);
         let (z1, f1, k) = round_checks(&q1, cl1, &tau, &rs);
         let (z2, f2, _) = round_checks(&q2, cl2, &tau, &rs);
-        let ue = extension(&u, n, &rs, u_pad);
-        let ve = extension(&v, n, &rs, v_pad);
+        let ue = extension(&u, &rs, n - 1, u_pad);
+        let ve = extension(&v, &rs, n - 1, v_pad);
         // the prover's folded tables end at the extensions
         assert_eq!((p.u[0], p.v[0]), (ue, ve));
         z1 == z2 && f1 ^ f2 == gf64::mul(k, gf64::mul(ue, ve))

@@ -170,10 +170,11 @@ pub fn inv(a: u64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
+    /// Xorshift words for the field and proof tests.
+    pub(crate) fn rng(seed: u64) -> impl FnMut() -> u64 {
         let mut s = seed;
         move || {
             s ^= s << 13;

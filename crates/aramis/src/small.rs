@@ -286,12 +286,12 @@ impl Aramis {
         let c_v2 = half(&log.c_v2, hw);
         let u1 = [half(&log.xb, hw), half(&log.yb, hw)].concat();
         let v2 = [half(&log.ya, hw), half(&log.xa, hw)].concat();
-        let cl1 = dzkp::claim_share(&c_v1, n, &v1_tau, v1_rho);
+        let cl1 = dzkp::extension(&c_v1, &v1_tau, n - 1, v1_rho);
         let (z1, f1, k1) = dzkp::round_checks(&q_v1, cl1, &v1_tau, &v1_rs);
-        let ue = dzkp::extension(&u1, n, &v1_rs, v1_upad);
-        let cl2 = dzkp::claim_share(&c_v2, n, &v2_tau, v2_padc);
+        let ue = dzkp::extension(&u1, &v1_rs, n - 1, v1_upad);
+        let cl2 = dzkp::extension(&c_v2, &v2_tau, n - 1, v2_padc);
         let (z2, f2, k2) = dzkp::round_checks(&q_v2, cl2, &v2_tau, &v2_rs);
-        let ve = dzkp::extension(&v2, n, &v2_rs, v2_vpad);
+        let ve = dzkp::extension(&v2, &v2_rs, n - 1, v2_vpad);
         self.tick();
         self.send(pv, u64s_to_bytes(&[&[ue, f1][..], &z1].concat()))?;
         self.send(nx, u64s_to_bytes(&[&[ve, f2][..], &z2].concat()))?;
