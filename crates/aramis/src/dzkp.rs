@@ -164,7 +164,7 @@ impl Prover {
         let pu = fold_block(&self.pad_u, rs);
         let pv = fold_block(&self.pad_v, rs);
         let (mut q0, mut q1, mut c2) = (0u64, 0u64, 0u64);
-        let (mut a0, mut a1) = (vec![0u64; PATTERNS], vec![0u64; PATTERNS]);
+        let (mut a0, mut a1, mut ad) = (vec![0u64; PATTERNS], vec![0u64; PATTERNS], vec![0u64; PATTERNS]);
         for (j, &w) in wts.iter().enumerate() {
             let at = |f: &Vec<u64>, x: usize| f[2 * j + x];
             let u0: Vec<u64> = uf.iter().map(|f| at(f, 0)).collect();
@@ -172,17 +172,16 @@ impl Prover {
             let du: Vec<u64> = u0.iter().zip(&u1).map(|(a, b)| a ^ b).collect();
             // v uses the same pattern folds
             let (v0, v1, dv) = (&u0, &u1, &du);
-            // r0[Pu] = sum_Pv A[Pu][Pv] v0[Pv], r1 with v1, rd with dv
-            let mut r1 = vec![0u64; PATTERNS];
+            // a0[Pu] = sum_Pv A[Pu][Pv] v0[Pv]; a1 with v1, ad with dv
             for p in 0..PATTERNS {
                 let row = &self.buckets[p * PATTERNS..(p + 1) * PATTERNS];
                 a0[p] = gf64::dot(row, v0);
-                r1[p] = gf64::dot(row, v1);
-                a1[p] = gf64::dot(row, dv);
+                a1[p] = gf64::dot(row, v1);
+                ad[p] = gf64::dot(row, dv);
             }
             let mut s0 = gf64::dot(&u0, &a0);
-            let mut s1 = gf64::dot(&u1, &r1);
-            let mut s2 = gf64::dot(&du, &a1);
+            let mut s1 = gf64::dot(&u1, &a1);
+            let mut s2 = gf64::dot(&du, &ad);
             // the pad block, with its field entries
             let pw = self.pad_weight;
             let (pu0, pu1, pv0, pv1) = (pu[2 * j], pu[2 * j + 1], pv[2 * j], pv[2 * j + 1]);
