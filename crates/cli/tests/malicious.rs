@@ -38,22 +38,24 @@ fn s(p: &std::path::Path) -> String {
     p.to_str().expect("utf-8").to_string()
 }
 
+/// `cryptflow run` of the digits CNN on three images with `backend`, an
+/// optional output file and `extra` arguments.
+fn run_digits(backend: &str, out: Option<&std::path::Path>, extra: &[&str]) -> Output {
+    let (m, x) = (s(&fixture("digits/digits.onnx")), s(&three_images()));
+    let mut args = vec!["run".to_string(), m, "-i".into(), x];
+    if let Some(o) = out {
+        args.extend(["-o".to_string(), s(o)]);
+    }
+    args.extend(["--backend".to_string(), backend.to_string()]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    cryptflow(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 #[test]
 fn honest_malicious_run_equals_the_semi_honest_run() {
-    let (m, x) = (fixture("digits/digits.onnx"), three_images());
     let (ym, ys) = (tmp("mal.npy"), tmp("semi.npy"));
     for (backend, out) in [("3pc-malicious", &ym), ("3pc", &ys)] {
-        let o = cryptflow(&[
-            "run",
-            &s(&m),
-            "-i",
-            &s(&x),
-            "-o",
-            &s(out),
-            "--backend",
-            backend,
-            "--json",
-        ]);
+        let o = run_digits(backend, Some(out), &["--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
         assert_eq!(v["backend"], backend);
@@ -79,7 +81,6 @@ fn honest_malicious_run_equals_the_semi_honest_run() {
 
 #[test]
 fn a_simulated_cheater_aborts_the_run_with_no_output() {
-    let (m, x) = (fixture("digits/digits.onnx"), three_images());
     for spec in [
         "2",
         "0:cmp-open:lie",
@@ -87,18 +88,7 @@ fn a_simulated_cheater_aborts_the_run_with_no_output() {
         "data-owner:select:inconsistent",
     ] {
         let y = tmp(&format!("cheat-{}.npy", spec.replace(':', "_")));
-        let o = cryptflow(&[
-            "run",
-            &s(&m),
-            "-i",
-            &s(&x),
-            "-o",
-            &s(&y),
-            "--backend",
-            "3pc-malicious",
-            "--simulate-cheater",
-            spec,
-        ]);
+        let o = run_digits("3pc-malicious", Some(&y), &["--simulate-cheater", spec]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{spec}: {err}");
         assert_eq!(err.lines().count(), 1, "{spec}: one line: {err}");
@@ -114,23 +104,13 @@ fn a_simulated_cheater_aborts_the_run_with_no_output() {
 
 #[test]
 fn simulate_cheater_needs_the_malicious_backend_and_a_valid_spec() {
-    let (m, x) = (fixture("digits/digits.onnx"), three_images());
     for (backend, spec, want) in [
         ("3pc", "1", "needs --backend 3pc-malicious"),
         ("3pc-malicious", "7", "unknown party"),
         ("3pc-malicious", "1:sideways", "unknown step"),
         ("3pc-malicious", "1:mul:shout", "unknown deviation"),
     ] {
-        let o = cryptflow(&[
-            "run",
-            &s(&m),
-            "-i",
-            &s(&x),
-            "--backend",
-            backend,
-            "--simulate-cheater",
-            spec,
-        ]);
+        let o = run_digits(backend, None, &["--simulate-cheater", spec]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(want), "{spec}: {err}");
@@ -140,17 +120,7 @@ fn simulate_cheater_needs_the_malicious_backend_and_a_valid_spec() {
 #[test]
 fn a_cheat_at_a_step_the_model_never_runs_is_reported_as_such() {
     // the digits CNN has no element-wise product of two secrets
-    let (m, x) = (fixture("digits/digits.onnx"), three_images());
-    let o = cryptflow(&[
-        "run",
-        &s(&m),
-        "-i",
-        &s(&x),
-        "--backend",
-        "3pc-malicious",
-        "--simulate-cheater",
-        "1:mul",
-    ]);
+    let o = run_digits("3pc-malicious", None, &["--simulate-cheater", "1:mul"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("never took effect"), "{err}");
