@@ -5,7 +5,7 @@
 //! one core.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cryptflow_exec::kernel::{self, Path};
+use cryptflow_exec::kernel::{self, Path, U128Kernel};
 use cryptflow_exec::ring;
 use cryptflow_ir::layout::ConvGeom;
 use cryptflow_ir::ConvParams;
@@ -95,25 +95,80 @@ fn conv(c: &mut Criterion) {
     g.finish();
 }
 
-/// Z_2^128 (the malicious backend's shares): generic loop vs ten u64 GEMMs.
+/// The u128 GEMM this crate had before the limb kernels (ten u64 GEMMs:
+/// two cross terms, eight 32 x 16-bit limb products of the low words),
+/// kept here as the baseline the new one is measured against.
+fn gemm_u128_ten_u64(path: Path, m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
+    assert!(k < 1 << 16);
+    let part = |v: &[u128], shift: u32| -> Vec<u64> { v.iter().map(|x| (*x >> shift) as u64).collect() };
+    let (a0, a1, b0, b1) = (part(a, 0), part(a, 64), part(b, 0), part(b, 64));
+    let mut p = vec![0u64; m * n];
+    let acc = |c: &mut [u128], p: &[u64], shift: u32| {
+        for (cv, &pv) in c.iter_mut().zip(p) {
+            *cv = cv.wrapping_add((pv as u128) << shift);
+        }
+    };
+    c.fill(0);
+    kernel::gemm_u64_into(path, m, k, n, &a0, &b1, &mut p);
+    acc(c, &p, 64);
+    kernel::gemm_u64_into(path, m, k, n, &a1, &b0, &mut p);
+    acc(c, &p, 64);
+    let a_limbs: Vec<Vec<u64>> = (0..2)
+        .map(|i| a0.iter().map(|x| (x >> (32 * i)) & 0xffff_ffff).collect())
+        .collect();
+    for j in 0..4u32 {
+        let bj: Vec<u64> = b0.iter().map(|x| (x >> (16 * j)) & 0xffff).collect();
+        for (i, ai) in a_limbs.iter().enumerate() {
+            kernel::gemm_u64_into(path, m, k, n, ai, &bj, &mut p);
+            acc(c, &p, 32 * i as u32 + 16 * j);
+        }
+    }
+}
+
+/// Z_2^128 (the malicious backend's shares) on ResNet-50 shapes: the
+/// baseline of ten u64 GEMMs, the limb kernels (IFMA where the CPU has it,
+/// and mul32), and one u64 GEMM of the same shape for scale.
 fn gemm_u128(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm_u128");
-    g.sample_size(10);
-    let (m, k, n) = (256, 2304, 196);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     let wide = |v: Vec<u64>, w: Vec<u64>| -> Vec<u128> {
         v.iter().zip(w).map(|(&x, y)| (x as u128) << 64 | y as u128).collect()
     };
-    let a = wide(values(m * k, 1), values(m * k, 2));
-    let b = wide(values(k * n, 3), values(k * n, 4));
-    g.throughput(Throughput::Elements((m * k * n) as u64));
-    let id = format!("{m}x{k}x{n}");
-    let mut out = vec![0u128; m * n];
-    g.bench_function(BenchmarkId::new("generic", &id), |bn| {
-        bn.iter(|| ring::gemm_generic_into(m, k, n, black_box(&a), black_box(&b), &mut out))
-    });
-    g.bench_function(BenchmarkId::new("u64_limbs", &id), |bn| {
-        bn.iter(|| ring::gemm_u128_into(m, k, n, black_box(&a), black_box(&b), &mut out))
-    });
+    let shapes = [(128, 1152, 784), (512, 4608, 49), (64, 147, 12544), (1, 2048, 1000)];
+    for (m, k, n) in shapes {
+        let a = wide(values(m * k, 1), values(m * k, 2));
+        let b = wide(values(k * n, 3), values(k * n, 4));
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        let id = format!("{m}x{k}x{n}");
+        let mut out = vec![0u128; m * n];
+        let mut want = vec![0u128; m * n];
+        gemm_u128_ten_u64(Path::Auto, m, k, n, &a, &b, &mut want);
+        if m == 128 {
+            g.bench_function(BenchmarkId::new("generic", &id), |bn| {
+                bn.iter(|| ring::gemm_generic_into(m, k, n, black_box(&a), black_box(&b), &mut out))
+            });
+            g.bench_function(BenchmarkId::new("ten_u64_portable", &id), |bn| {
+                bn.iter(|| gemm_u128_ten_u64(Path::Portable, m, k, n, black_box(&a), black_box(&b), &mut out))
+            });
+        }
+        g.bench_function(BenchmarkId::new("ten_u64", &id), |bn| {
+            bn.iter(|| gemm_u128_ten_u64(Path::Auto, m, k, n, black_box(&a), black_box(&b), &mut out))
+        });
+        for kern in [U128Kernel::Auto, U128Kernel::Ifma, U128Kernel::Mul32] {
+            kernel::gemm_u128_with(kern, m, k, n, &a, &b, &mut out);
+            assert!(out == want, "{kern:?} {id}");
+            g.bench_function(BenchmarkId::new(format!("{kern:?}"), &id), |bn| {
+                bn.iter(|| kernel::gemm_u128_with(kern, m, k, n, black_box(&a), black_box(&b), &mut out))
+            });
+        }
+        let (a64, b64) = (values(m * k, 5), values(k * n, 6));
+        let mut out64 = vec![0u64; m * n];
+        g.bench_function(BenchmarkId::new("one_u64", &id), |bn| {
+            bn.iter(|| kernel::gemm_u64_into(Path::Auto, m, k, n, black_box(&a64), black_box(&b64), &mut out64))
+        });
+    }
     g.finish();
 }
 

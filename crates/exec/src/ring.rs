@@ -2,7 +2,7 @@
 //! wrapping arithmetic (the ring Z_2^64) for fixed point and secret shares.
 //!
 //! Convolution is im2col followed by a GEMM. The GEMM dispatches on the
-//! scalar type ([`Scalar::gemm_into`]): u64 and f32 run the blocked kernels
+//! scalar type ([`Scalar::gemm_into`]): u64, u128 and f32 run the blocked kernels
 //! of [`crate::kernel`]; convolution runs images and groups in parallel.
 
 use crate::kernel;
@@ -65,46 +65,15 @@ impl Scalar for u128 {
     }
 }
 
-/// GEMM over Z_2^128 from ten u64 GEMMs (the SIMD kernel): with
-/// `A = A0 + 2^64 A1`, `B = B0 + 2^64 B1`,
-/// `AB = A0 B0 + 2^64 (A0 B1 + A1 B0) mod 2^128`; the cross terms are two
-/// GEMMs mod 2^64, and `A0 B0` is exact from 32-bit limbs of `A0` times
-/// 16-bit limbs of `B0` (eight GEMMs whose sums stay below 2^64 for
-/// `k < 2^16`), shifted into place. About 2.5x the generic u128 loop on
-/// AVX-512; small or very deep products use the generic loop.
+/// GEMM over Z_2^128 (wrapping), `c` overwritten: the limb kernels of
+/// [`kernel::gemm_u128_with`] (one blocked pass with AVX-512 IFMA or
+/// `vpmuludq`, exact for any `k`); small products, and CPUs without
+/// AVX-512, take the generic loop.
 pub fn gemm_u128_into(m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
-    if m * k * n < 1 << 14 || k >= 1 << 16 {
+    if m * k * n < 1 << 14 {
         return gemm_generic_into(m, k, n, a, b, c);
     }
-    assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
-    assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
-    assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
-    let part =
-        |v: &[u128], shift: u32, mask: u64| -> Vec<u64> { v.iter().map(|x| (*x >> shift) as u64 & mask).collect() };
-    let (a0, a1) = (part(a, 0, u64::MAX), part(a, 64, u64::MAX));
-    let (b0, b1) = (part(b, 0, u64::MAX), part(b, 64, u64::MAX));
-    let mut p = vec![0u64; m * n];
-    let acc = |c: &mut [u128], p: &[u64], shift: u32| {
-        for (cv, &pv) in c.iter_mut().zip(p) {
-            *cv = cv.wrapping_add((pv as u128) << shift);
-        }
-    };
-    c.fill(0);
-    kernel::gemm_u64_into(kernel::Path::Auto, m, k, n, &a0, &b1, &mut p);
-    acc(c, &p, 64);
-    kernel::gemm_u64_into(kernel::Path::Auto, m, k, n, &a1, &b0, &mut p);
-    acc(c, &p, 64);
-    drop((a1, b1));
-    let a_limbs: Vec<Vec<u64>> = (0..2)
-        .map(|i| a0.iter().map(|x| (x >> (32 * i)) & 0xffff_ffff).collect())
-        .collect();
-    for j in 0..4u32 {
-        let bj: Vec<u64> = b0.iter().map(|x| (x >> (16 * j)) & 0xffff).collect();
-        for (i, ai) in a_limbs.iter().enumerate() {
-            kernel::gemm_u64_into(kernel::Path::Auto, m, k, n, ai, &bj, &mut p);
-            acc(c, &p, 32 * i as u32 + 16 * j);
-        }
-    }
+    kernel::gemm_u128_with(kernel::U128Kernel::Auto, m, k, n, a, b, c)
 }
 
 /// C[m,n] = A[m,k] * B[k,n], all row-major.

@@ -9,6 +9,10 @@
 //! skip packing and stream B through a row kernel. Large GEMMs are split
 //! into row or column blocks of C run in parallel by rayon.
 //!
+//! The u128 GEMM (Z_2^128, the malicious backend's shares) packs limbs of
+//! its operands into the same blocking with its own micro-kernels (AVX-512
+//! IFMA or `vpmuludq`); see `wide.rs`.
+//!
 //! Wrapping arithmetic is exact, so every path gives bit-identical results.
 //! The f32 GEMM is `matrixmultiply`'s, split over row blocks by rayon.
 //!
@@ -20,10 +24,12 @@
 
 mod portable;
 mod simd;
+mod wide;
 
 use rayon::prelude::*;
 use simd::{Avx512, Pclmul};
 use std::sync::OnceLock;
+pub use wide::{gemm_u128_with, U128Kernel};
 
 /// Which implementation a u64 GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,10 +144,10 @@ pub fn gemm_u64_naive(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec
 
 /// One parallel task: the C block of rows `i0..i0 + rows.len()` and columns
 /// `j0..j0 + rows[0].len()`, one slice per row.
-struct Job<'c> {
+struct Job<'c, T> {
     i0: usize,
     j0: usize,
-    rows: Vec<&'c mut [u64]>,
+    rows: Vec<&'c mut [T]>,
 }
 
 /// C[m,n] = A[m,k] * B[k,n] over Z_2^64 into `c` (overwritten), row-major.
@@ -156,9 +162,28 @@ pub fn gemm_u64_into(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u
     let kern = Kern::new(path);
     let small = m < SMALL_M;
     let (mr, nr) = if small { (1, kern.nr()) } else { (kern.mr(), kern.nr()) };
+    run_jobs(m, k, n, mr, nr, c, |job| {
+        if small {
+            row_job(kern, k, n, a, b, job)
+        } else {
+            packed_job(kern, k, n, a, b, job)
+        }
+    });
+}
 
-    // Split C into about two tasks per thread, along the longer side first
-    // (a row split repacks B per task, a column split repacks A).
+/// Splits C (m x n, row-major) into blocks whose sides are multiples of
+/// `mr` x `nr` and runs `run` on each: about two tasks per thread when the
+/// product is large (along the longer side first: a row split repacks B per
+/// task, a column split repacks A), one task otherwise.
+fn run_jobs<T: Send>(
+    m: usize,
+    k: usize,
+    n: usize,
+    mr: usize,
+    nr: usize,
+    c: &mut [T],
+    run: impl Fn(Job<T>) + Sync + Send,
+) {
     let threads = if m * k * n >= PAR_WORK {
         rayon::current_num_threads()
     } else {
@@ -178,7 +203,7 @@ pub fn gemm_u64_into(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u
 
     let mut jobs = Vec::new();
     for (ri, block) in c.chunks_mut(rows_per * n).enumerate() {
-        let mut parts: Vec<Vec<&mut [u64]>> = (0..n.div_ceil(cols_per)).map(|_| Vec::new()).collect();
+        let mut parts: Vec<Vec<&mut [T]>> = (0..n.div_ceil(cols_per)).map(|_| Vec::new()).collect();
         for row in block.chunks_mut(n) {
             let mut rest = row;
             for part in &mut parts {
@@ -196,13 +221,6 @@ pub fn gemm_u64_into(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u
             });
         }
     }
-    let run = |job: Job| {
-        if small {
-            row_job(kern, k, n, a, b, job)
-        } else {
-            packed_job(kern, k, n, a, b, job)
-        }
-    };
     if jobs.len() == 1 {
         jobs.into_iter().for_each(run);
     } else {
@@ -210,7 +228,7 @@ pub fn gemm_u64_into(path: Path, m: usize, k: usize, n: usize, a: &[u64], b: &[u
     }
 }
 
-fn row_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job) {
+fn row_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job<u64>) {
     for (i, crow) in job.rows.iter_mut().enumerate() {
         let ai = &a[(job.i0 + i) * k..(job.i0 + i + 1) * k];
         kern.row(ai, &b[job.j0..], n, crow);
@@ -219,7 +237,7 @@ fn row_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job) {
 
 /// The blocked GEMM of one job: loops jc (NC) > pc (KC, pack B) > ic (MC,
 /// pack A) > jr (NR) > ir (MR, micro-kernel), adding each tile into C.
-fn packed_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job) {
+fn packed_job(kern: Kern, k: usize, n: usize, a: &[u64], b: &[u64], mut job: Job<u64>) {
     let (mr, nr) = (kern.mr(), kern.nr());
     let (mj, nj) = (job.rows.len(), job.rows.first().map_or(0, |r| r.len()));
     if nj == 0 {

@@ -219,3 +219,106 @@ fn carry_less_products_agree_with_the_portable_loop() {
         assert_eq!((lo[j], hi[j]), super::clmul_portable(a[j], b[7]));
     }
 }
+
+/// `len` u128 ring elements: pseudo-random, about one in `1 << special`
+/// replaced by an edge value (all ones, 0, 1, one word all ones).
+fn wide_values(len: usize, seed: u64, special: u32) -> Vec<u128> {
+    const EDGE: [u128; 6] = [u128::MAX, 0, 1, u64::MAX as u128, u128::MAX << 64, u128::MAX - 1];
+    let (lo, hi) = (ring_values(len, seed, 40), ring_values(len, seed ^ 0x1234_5678, 40));
+    lo.iter()
+        .zip(&hi)
+        .map(|(&l, &h)| {
+            if special > 0 && (l ^ h) >> 58 & ((1 << special) - 1) == 0 {
+                EDGE[(h % 6) as usize]
+            } else {
+                (h as u128) << 64 | l as u128
+            }
+        })
+        .collect()
+}
+
+fn gemm_u128_naive(m: usize, k: usize, n: usize, a: &[u128], b: &[u128]) -> Vec<u128> {
+    let mut c = vec![0u128; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            for j in 0..n {
+                c[i * n + j] = c[i * n + j].wrapping_add(a[i * k + p].wrapping_mul(b[p * n + j]));
+            }
+        }
+    }
+    c
+}
+
+/// Every u128 kernel (those the CPU lacks fall back) against `want`.
+fn check_u128(m: usize, k: usize, n: usize, a: &[u128], b: &[u128], want: &[u128]) {
+    for kern in [
+        U128Kernel::Auto,
+        U128Kernel::Ifma,
+        U128Kernel::Mul32,
+        U128Kernel::Generic,
+    ] {
+        let mut c = vec![7u128; m * n];
+        gemm_u128_with(kern, m, k, n, a, b, &mut c);
+        assert!(c == want, "{kern:?} m={m} k={k} n={n}");
+    }
+    let mut c = vec![7u128; m * n];
+    ring::gemm_u128_into(m, k, n, a, b, &mut c);
+    assert!(c == want, "ring::gemm_u128_into m={m} k={k} n={n}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn u128_kernels_match_naive(m in 1usize..=20, k in 0usize..=600, n in 1usize..=40, seed in any::<u64>(), special in 0u32..4) {
+        let (a, b) = (wide_values(m * k, seed, special), wide_values(k * n, !seed, special));
+        check_u128(m, k, n, &a, &b, &gemm_u128_naive(m, k, n, &a, &b));
+    }
+}
+
+/// Edge shapes: k off the KC block, n below a tile, one to three rows (the
+/// row tiles), past MC and in parallel, empty, and k past 2^16, where the
+/// u64-limb GEMMs this replaced could not keep their sums exact.
+#[test]
+fn u128_edge_shapes() {
+    for (m, k, n) in [
+        (0, 5, 3),
+        (3, 0, 4),
+        (1, 1, 1),
+        (1, 2048, 100),
+        (2, 300, 70),
+        (3, 257, 33),
+        (4, 513, 9),
+        (5, 255, 1),
+        (9, 1000, 15),
+        (MC + 9, 259, 17),
+        (64, 147, 200),
+        (17, 40, 1100),
+        (2, (1 << 16) - 1, 3),
+        (5, (1 << 16) + 3, 2),
+    ] {
+        let (a, b) = (wide_values(m * k, 11, 3), wide_values(k * n, 12, 3));
+        let mut want = vec![0u128; m * n];
+        ring::gemm_generic_into(m, k, n, &a, &b, &mut want);
+        check_u128(m, k, n, &a, &b, &want);
+    }
+}
+
+/// All-ones operands make every limb (and so every class sum) as large as
+/// it gets; one word all ones isolates the cross terms.
+#[test]
+fn u128_all_ones_operands() {
+    for (m, k, n) in [(8, 1024, 24), (1, 777, 40), (6, 70_000, 2)] {
+        for (x, y) in [
+            (u128::MAX, u128::MAX),
+            (u64::MAX as u128, u64::MAX as u128),
+            (u128::MAX << 64, u64::MAX as u128),
+            (u128::MAX, (1u128 << 104) - 1),
+        ] {
+            let (a, b) = (vec![x; m * k], vec![y; k * n]);
+            // Every entry is k * x * y.
+            let want = vec![(k as u128).wrapping_mul(x).wrapping_mul(y); m * n];
+            check_u128(m, k, n, &a, &b, &want);
+        }
+    }
+}
