@@ -34,6 +34,7 @@
 //! - [`share`]: [`RShare`] / [`AuthShare`] and local linear operations;
 //! - [`party`]: the [`Aramis`] context (seeds, MAC key, flags, verdicts, counters);
 //! - [`protocols`]: input, `mul`, `mul_bilinear`, openings, `verify`, `output_to`;
+//! - [`bilinear`]: GEMM and convolution with the Freivalds contractions their check uses;
 //! - [`trunc`]: probabilistic truncation with masks from the pairwise streams;
 //! - [`small`], [`gf64`], `dzkp`: the Boolean domain (XOR-shared packed bits,
 //!   AND gates, their distributed sum-check proofs over GF(2^64));
@@ -44,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod bilinear;
 pub mod cheat;
 pub mod compare;
 pub(crate) mod dzkp;
@@ -56,7 +58,8 @@ pub mod small;
 pub mod testing;
 pub mod trunc;
 
+pub use bilinear::{Bilinear, Conv, Gemm};
 pub use cheat::{Cheat, Deviation, Step};
 pub use error::{AramisError, Result};
 pub use party::{Aramis, Counters};
-pub use share::{lift, ring_gemm_u128, sx, AuthShare, RShare};
+pub use share::{lift, sx, AuthShare, RShare};

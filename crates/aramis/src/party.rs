@@ -61,6 +61,8 @@ pub struct Aramis {
     pub(crate) alpha: RShare,
     /// Authenticated sharings whose MAC relation the next check covers.
     pub(crate) pending: Vec<AuthShare>,
+    /// Bilinear layers awaiting their check (see `protocols::verify_inner`).
+    pub(crate) layers: Vec<crate::bilinear::LayerClaim>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
@@ -167,6 +169,7 @@ impl Aramis {
             p,
             alpha: RShare { a, b },
             pending: Vec::new(),
+            layers: Vec::new(),
             and_log: Default::default(),
             flags: Vec::new(),
             aborted: None,
@@ -220,9 +223,12 @@ impl Aramis {
     }
 
     /// Number of authenticated elements whose MAC relation awaits the next
-    /// check, plus AND gates awaiting their proof (64 gates count as one).
+    /// check, plus the elements bilinear layers hold for theirs, plus AND
+    /// gates awaiting their proof (64 gates count as one).
     pub fn pending_elements(&self) -> usize {
-        self.pending.iter().map(|x| x.len()).sum::<usize>() + self.and_log.gates() / 64
+        self.pending.iter().map(|x| x.len()).sum::<usize>()
+            + self.layers.iter().map(|l| l.elements()).sum::<usize>()
+            + self.and_log.gates() / 64
     }
 
     // ---- session state ----------------------------------------------------
@@ -400,6 +406,7 @@ impl Aramis {
                 let step = CHECKS[k];
                 self.aborted = Some(step);
                 self.pending.clear();
+                self.layers.clear();
                 self.and_log.clear();
                 Err(AramisError::CheatingDetected { step })
             }

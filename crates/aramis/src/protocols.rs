@@ -14,6 +14,7 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
+use crate::bilinear::{dot, Bilinear, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
@@ -24,6 +25,11 @@ use crate::share::{lift, sx, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
 use subtle::ConstantTimeEq;
+
+/// Independent rank-one weightings per bilinear layer in the check: the
+/// chance that they all miss a wrong result has a factor below 7/6 over a
+/// single uniform coefficient (see `docs/PROTOCOLS.md`, soundness).
+const FREIVALDS_REPS: usize = 3;
 
 fn add_assign(z: &mut [u128], y: &[u128]) {
     for (a, b) in z.iter_mut().zip(y) {
@@ -219,45 +225,39 @@ impl Aramis {
         Ok(out)
     }
 
-    /// Secure evaluation of a bilinear map `f` over Z_2^128 (a ring GEMM or a
-    /// convolution with the weights as second operand) with MACs:
-    /// `[f(x, y)]` and `[f(alpha x, y)] = [alpha f(x, y)]`. Each is computed as
-    /// `f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i)` plus a zero sharing: four
-    /// local evaluations of `f`, and 1 round with 32 bytes sent per party per
-    /// **output** element. `f` must be bilinear over Z_2^128 and return
-    /// `out_len` elements.
-    pub fn mul_bilinear<F>(&mut self, x: &AuthShare, y: &AuthShare, out_len: usize, f: F) -> Result<AuthShare>
-    where
-        F: Fn(&[u128], &[u128]) -> Vec<u128>,
-    {
+    /// Secure evaluation of a bilinear map over Z_2^128 (a ring GEMM or a
+    /// convolution with the weights as second operand), `[f(x, y)]` with its
+    /// MAC. The value is `f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i)` plus a zero
+    /// sharing, reshared (two local evaluations of `f`, 1 round, 16 bytes per
+    /// party and **output** element); its MAC is one elementwise product by
+    /// `[alpha]` ([`Aramis::authenticate`], 1 round, 16 bytes). That MAC
+    /// would certify a wrong value too, so the layer is logged and the next
+    /// checkpoint checks `f` itself, by Freivalds' rank-one weighting of the
+    /// outputs against `[alpha x]` and `y` (see [`Aramis::verify`]); this
+    /// replaces the two evaluations of `f([alpha x], y)` a MAC product would take.
+    pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
         self.enter(Step::Bilinear)?;
         x.check("bilinear lhs")?;
         y.check("bilinear rhs")?;
+        map.check_lens(x.len(), y.len())?;
+        let out_len = map.lens().2;
         let mut xv = x.v.clone();
         if !xv.is_empty() && self.fire_inconsistent() {
             xv.a[0] = xv.a[0].wrapping_add(1);
         }
         let ysum: Vec<u128> = y.v.a.iter().zip(&y.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
-        let mut z = f(&xv.a, &ysum);
-        let z2 = f(&xv.b, &y.v.a);
-        let mut m = f(&x.m.a, &ysum);
-        let m2 = f(&x.m.b, &y.v.a);
-        if [z.len(), z2.len(), m.len(), m2.len()].iter().any(|&l| l != out_len) {
-            return Err(AramisError::Shape(format!(
-                "bilinear map returned {} elements, expected {out_len}",
-                z.len()
-            )));
-        }
-        add_assign(&mut z, &z2);
-        add_assign(&mut m, &m2);
-        z.extend(m);
-        add_assign(&mut z, &self.zero_share(2 * out_len));
-        let r = self.reshare(z, out_len)?;
-        let out = AuthShare {
-            v: r.slice(0..out_len),
-            m: r.slice(out_len..2 * out_len),
-        };
+        let mut z = map.eval(&xv.a, &ysum);
+        add_assign(&mut z, &map.eval(&xv.b, &y.v.a));
+        add_assign(&mut z, &self.zero_share(out_len));
+        let v = self.reshare(z, out_len)?;
+        let out = self.authenticate(v)?;
         self.pending.push(out.clone());
+        self.layers.push(LayerClaim {
+            map: Box::new(map),
+            xm: x.m.clone(),
+            yv: y.v.clone(),
+            zv: out.v.clone(),
+        });
         Ok(out)
     }
 
@@ -412,7 +412,7 @@ impl Aramis {
     /// Checkpoint: batched MAC check of every authenticated sharing produced
     /// or opened since the last check, then the verdict round. Fails with
     /// [`AramisError::CheatingDetected`] at every honest party if any party
-    /// deviated (except with probability below 2^-53, see the docs). 5 rounds,
+    /// deviated (except with probability below 2^-40, see the docs). 5 rounds,
     /// independent of how many elements are checked.
     pub fn verify(&mut self) -> Result<()> {
         self.enter(Step::Output)?;
@@ -433,6 +433,11 @@ impl Aramis {
     ///    unknown to any single party and fixed only now) opened redundantly;
     ///    it seeds public coefficients `rho_j` in Z_2^128, one per checked element;
     /// 2. `[u] = sum rho_j [alpha x_j]`, `[w] = sum rho_j [x_j]` (local);
+    ///    for every logged bilinear layer `z = f(x, y)` and three rank-one
+    ///    weightings `r ⊗ s` from the coin, `u` also gets the local
+    ///    3-out-of-3 product `<u_f([alpha x]), v_f([y])> = <r ⊗ s, f([alpha x], y)>`
+    ///    and `w` gets `<r ⊗ s, [z]>` (Freivalds: a wrong `z` no longer
+    ///    matches `alpha` times the right one);
     /// 3. `[T] = [u] - [alpha] [w]` (one multiplication; alpha is never opened);
     /// 4. `[T r]` for a fresh random `[r]` (one multiplication), opened
     ///    redundantly to all: honest runs give 0; on cheating the opening
@@ -454,7 +459,32 @@ impl Aramis {
             }
         }
 
+        // Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
+        // from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
+        // for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
+        // the reshare below, `<r ⊗ s, [z]>` joins `w`.
+        let mut uv = 0u128;
+        for l in std::mem::take(&mut self.layers) {
+            let (rows, cols) = l.map.grid();
+            let ws: Vec<Weights> = (0..FREIVALDS_REPS)
+                .map(|_| Weights {
+                    r: gen_u128(&mut g, rows),
+                    s: gen_u128(&mut g, cols),
+                })
+                .collect();
+            let (ua, ub) = (l.map.contract_x(&l.xm.a, &ws), l.map.contract_x(&l.xm.b, &ws));
+            let (va, vb) = (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws));
+            let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
+            for t in 0..ws.len() {
+                let vsum: Vec<u128> = va[t].iter().zip(&vb[t]).map(|(p, q)| p.wrapping_add(*q)).collect();
+                uv = uv.wrapping_add(dot(&ua[t], &vsum)).wrapping_add(dot(&ub[t], &va[t]));
+                w.a[0] = w.a[0].wrapping_add(za[t]);
+                w.b[0] = w.b[0].wrapping_add(zb[t]);
+            }
+        }
+
         let mut z = self.alpha_local(&w);
+        z[0] = z[0].wrapping_sub(uv);
         add_assign(&mut z, &self.zero_share(1));
         let aw = self.reshare(z, 1)?;
         let t = u.sub(&aw);

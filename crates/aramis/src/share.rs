@@ -243,10 +243,3 @@ impl AuthShare {
         Ok(())
     }
 }
-
-/// GEMM over Z_2^128: `a` is `m x k`, `b` is `k x n`, row-major (the
-/// executor's kernel, `cryptflow_exec::ring::gemm`). A bilinear map for
-/// [`crate::Aramis::mul_bilinear`] in tests. Panics if the sizes do not fit.
-pub fn ring_gemm_u128(m: usize, k: usize, n: usize, a: &[u128], b: &[u128]) -> Vec<u128> {
-    cryptflow_exec::ring::gemm(m, k, n, a, b)
-}

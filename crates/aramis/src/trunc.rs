@@ -18,7 +18,7 @@
 //! in `[0, 2^37)` and `c = x' + r_0 + r_1 + r_2 < 2^78` never wraps: it is
 //! opened mod 2^78 (components reduced before they are sent), which the MAC
 //! check guarantees correct (see `docs/PROTOCOLS.md`, soundness with values
-//! checked mod 2^78: 2^-40.6). Each party misses one `r_j`, so `c` hides `x`
+//! checked mod 2^78: 2^-40.3). Each party misses one `r_j`, so `c` hides `x`
 //! with statistical distance at most `2^37 / 2^76 = 2^-39` per element.
 //!
 //! `c >> d = (x' >> d) + sum_j (r_j >> d) + carry`, the carry (two

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use cryptflow_aramis::testing::run3;
-use cryptflow_aramis::{ring_gemm_u128, Aramis, AramisError, AuthShare, Cheat, Deviation, Result, Step};
+use cryptflow_aramis::{Aramis, AramisError, AuthShare, Cheat, Deviation, Gemm, Result, Step};
 
 const DATA_OWNER: usize = 1;
 
@@ -17,7 +17,7 @@ fn program(a: &mut Aramis) -> Result<Option<Vec<u64>>> {
     let sx = a.input(1, (me == 1).then_some(&x[..]), 6)?;
     let p = a.mul(&sx, &sw)?;
     // (2 x 3) · (3 x 2)
-    let y = a.mul_bilinear(&sw, &sx, 4, |u, v| ring_gemm_u128(2, 3, 2, u, v))?;
+    let y = a.mul_bilinear(&sw, &sx, Gemm { m: 2, k: 3, n: 2 })?;
     let r = a.input(2, (me == 2).then_some(&[99u64; 4][..]), 4)?;
     let masked = a.open_all(&y.add(&r))?;
     assert_eq!(masked.len(), 4);
@@ -172,6 +172,37 @@ fn open_to_lies_are_detected() {
                     matches!(r, Err(AramisError::CheatingDetected { .. })),
                     "party {id}: {r:?}"
                 );
+            }
+        }
+    }
+}
+
+/// A bilinear layer's result is checked through Freivalds' weighting at
+/// the checkpoint: errors anywhere in the 78 bits that matter, up to the
+/// top one, and in more than one output element, are caught.
+#[test]
+fn wrong_bilinear_results_are_caught_by_the_layer_check() {
+    for (i, e) in [1u128 << 77, 3 << 76, 1 << 70, (1 << 77) | 1].into_iter().enumerate() {
+        for cheater in 0..3 {
+            let mut cheats = [None; 3];
+            cheats[cheater] = Some(Cheat::new(Step::Bilinear, Deviation::AddError(e)));
+            let res = run3(Some(40 + i as u64), cheats, |a| {
+                let me = a.id();
+                let w: Vec<u64> = (0..12).map(|j| j * 7 + 1).collect();
+                let sw = a.input(0, (me == 0).then_some(&w[..]), 12)?;
+                let sx = a.input(1, (me == 1).then_some(&w[..]), 12)?;
+                // (3 x 4) · (4 x 3), then a second, honest layer on its result
+                let y = a.mul_bilinear(&sw, &sx, Gemm { m: 3, k: 4, n: 3 })?;
+                let y2 = a.mul_bilinear(&y, &sx.slice(0..9), Gemm { m: 3, k: 3, n: 3 })?;
+                a.output_to(DATA_OWNER, &y2)
+            });
+            for (id, r) in res.iter().enumerate() {
+                if id != cheater {
+                    assert!(
+                        matches!(r, Err(AramisError::CheatingDetected { step: "MAC check" })),
+                        "error {e:#x} by P{cheater}: party {id} got {r:?}"
+                    );
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use cryptflow_aramis::testing::run3;
-use cryptflow_aramis::{ring_gemm_u128, Aramis, Counters};
+use cryptflow_aramis::{Aramis, Counters, Gemm};
 use cryptflow_mpc::testing::run3_seeded;
 use cryptflow_mpc::Party;
 
@@ -64,8 +64,12 @@ fn costs_per_element() {
     });
     // 64 x 64 times 64 x 64: N output elements
     let bil = aramis_cost(inputs, |a, x| {
-        a.mul_bilinear(&x[0], &x[1], N, |u, v| ring_gemm_u128(64, 64, 64, u, v))
-            .unwrap();
+        a.mul_bilinear(&x[0], &x[1], Gemm { m: 64, k: 64, n: 64 }).unwrap();
+    });
+    // the layer's Freivalds check rides on the checkpoint: no extra traffic
+    let bil_verify = aramis_cost(inputs, |a, x| {
+        a.mul_bilinear(&x[0], &x[1], Gemm { m: 64, k: 64, n: 64 }).unwrap();
+        a.verify().unwrap();
     });
     let open_all = aramis_cost(inputs, |a, x| {
         a.open_all(&x[0]).unwrap();
@@ -112,7 +116,8 @@ fn costs_per_element() {
     }
     assert_eq!(input, (80 * n + 64, 2));
     assert_eq!(mul, (96 * n, 1));
-    assert_eq!(bil, (96 * n, 1));
+    assert_eq!(bil, (96 * n, 2));
+    assert_eq!(bil_verify, (96 * n + 390, 7));
     assert_eq!(open_all, (24 * n + 96, 1));
     assert_eq!(open_to, (8 * n + 32, 1));
     assert_eq!(verify, (390, 5));

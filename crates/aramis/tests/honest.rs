@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use cryptflow_aramis::testing::run3;
-use cryptflow_aramis::{ring_gemm_u128, Aramis, Result};
+use cryptflow_aramis::{Aramis, Gemm, Result};
 use proptest::prelude::*;
 
 fn gemm64(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
@@ -39,7 +39,7 @@ fn program(
     let xw = a.mul(&sx, &sw)?;
     let s = a.add_const(&xw.add(&sx.mul_const(3)).sub(&sw), 5);
     let p = a.mul(&s, &s)?.sub(&sx.mul_public(c));
-    let y = a.mul_bilinear(&swm, &sxm, m * q, |u, v| ring_gemm_u128(m, k, q, u, v))?;
+    let y = a.mul_bilinear(&swm, &sxm, Gemm { m, k, n: q })?;
     let opened = a.open_all(&sx.add(&sw))?;
     let w_at_2 = a.open_to(2, &sw)?;
     a.verify()?;

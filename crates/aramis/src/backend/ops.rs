@@ -3,10 +3,10 @@
 //! cleartext `fixed` backend, truncation error as documented in `trunc`).
 
 use super::{node_err, MShared, MaliciousBackend};
-use crate::{AuthShare, RShare};
+use crate::{AuthShare, Conv, Gemm, RShare};
 use cryptflow_exec::fixedpoint::{encode, PiecewiseLinear};
 use cryptflow_exec::float::add_channel_bias;
-use cryptflow_exec::{ring, Error, Result};
+use cryptflow_exec::{Error, Result};
 use cryptflow_ir::layout::{self, ConvGeom, PoolWindows};
 use cryptflow_ir::{ConvParams, Node, Op, PoolParams, Tensor};
 
@@ -51,25 +51,23 @@ fn add_bias(y: &mut AuthShare, bias: &AuthShare, pixels: usize) {
 
 pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParams) -> Result<MShared> {
     let g = ConvGeom::new(&x[0].shape, &x[1].shape, p)?;
-    let n_out = g.n * g.o * g.out_pixels();
-    let f = |xv: &[u128], wv: &[u128]| ring::conv(&g, xv, wv);
+    let (pixels, out_shape) = (g.out_pixels(), g.out_shape());
     let y = b
         .aramis
-        .mul_bilinear(&x[0].s, &x[1].s, n_out, f)
+        .mul_bilinear(&x[0].s, &x[1].s, Conv { g })
         .map_err(|e| node_err(node, e))?;
     let mut y = trunc(b, node, &y)?;
     if let Some(bias) = x.get(2) {
-        add_bias(&mut y, &bias.s, g.out_pixels());
+        add_bias(&mut y, &bias.s, pixels);
     }
-    Ok(mshared(g.out_shape(), y))
+    Ok(mshared(out_shape, y))
 }
 
 pub fn matmul(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<MShared> {
     let (m, k, n) = (x[0].shape[0], x[0].shape[1], x[1].shape[1]);
-    let f = |xv: &[u128], wv: &[u128]| ring::gemm(m, k, n, xv, wv);
     let y = b
         .aramis
-        .mul_bilinear(&x[0].s, &x[1].s, m * n, f)
+        .mul_bilinear(&x[0].s, &x[1].s, Gemm { m, k, n })
         .map_err(|e| node_err(node, e))?;
     let mut y = trunc(b, node, &y)?;
     if let Some(bias) = x.get(2) {

@@ -1,0 +1,284 @@
+//! Bilinear maps over Z_2^128 (GEMM, convolution) for
+//! [`crate::Aramis::mul_bilinear`], with the rank-one structure its check
+//! needs (Freivalds, 1977): for output weights `rho = r ⊗ s`,
+//! `<rho, f(x, y)> = <u(x; s), v(y; r)>`, where `u` and `v` each take one
+//! pass over their operand instead of a GEMM. So a layer's result can be
+//! checked through one short inner product (see `protocols::verify_inner`).
+
+use crate::error::{AramisError, Result};
+use crate::share::RShare;
+use cryptflow_exec::ring;
+use cryptflow_ir::layout::ConvGeom;
+
+/// Rank-one output weights: output element `(i, j)` of the map's
+/// `rows x cols` view weighs `r[i] * s[j]`.
+pub struct Weights {
+    pub r: Vec<u128>,
+    pub s: Vec<u128>,
+}
+
+/// A bilinear map `f(x, y)` over Z_2^128 whose outputs form a
+/// `rows x cols` grid (for the rank-one weights).
+pub trait Bilinear: Send + Sync {
+    /// Lengths of `x`, `y` and `f(x, y)`.
+    fn lens(&self) -> (usize, usize, usize);
+    /// `(rows, cols)` of the output grid: the lengths of `r` and `s`.
+    fn grid(&self) -> (usize, usize);
+    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128>;
+    /// `<r ⊗ s, z>` for every weight pair.
+    fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128>;
+    /// `u(x)` for every weight pair, with `<u(x), v(y)> = <r ⊗ s, f(x, y)>`.
+    fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>>;
+    /// `v(y)` for every weight pair (same length as `u`).
+    fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>>;
+
+    /// Fails with a shape error unless `x` and `y` have the lengths the map takes.
+    fn check_lens(&self, x: usize, y: usize) -> Result<()> {
+        let (lx, ly, _) = self.lens();
+        if (x, y) != (lx, ly) {
+            return Err(AramisError::Shape(format!(
+                "bilinear map takes {lx} and {ly} elements, got {x} and {y}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A bilinear layer awaiting its check: the map, this party's components of
+/// the first operand's MAC, of the second operand and of the result.
+pub(crate) struct LayerClaim {
+    pub map: Box<dyn Bilinear>,
+    pub xm: RShare,
+    pub yv: RShare,
+    pub zv: RShare,
+}
+
+impl LayerClaim {
+    /// Elements held (counted against the checkpoint limit).
+    pub fn elements(&self) -> usize {
+        self.xm.len() + self.yv.len() + self.zv.len()
+    }
+}
+
+/// Wrapping inner product over Z_2^128.
+pub fn dot(x: &[u128], y: &[u128]) -> u128 {
+    x.iter()
+        .zip(y)
+        .fold(0u128, |a, (p, q)| a.wrapping_add(p.wrapping_mul(*q)))
+}
+
+/// `acc += c * x` (wrapping).
+fn axpy(acc: &mut [u128], c: u128, x: &[u128]) {
+    for (a, v) in acc.iter_mut().zip(x) {
+        *a = a.wrapping_add(c.wrapping_mul(*v));
+    }
+}
+
+/// `C = A B` with `A` `m x k` and `B` `k x n`, row-major; outputs are the
+/// `m x n` grid.
+#[derive(Clone, Debug)]
+pub struct Gemm {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Bilinear for Gemm {
+    fn lens(&self) -> (usize, usize, usize) {
+        (self.m * self.k, self.k * self.n, self.m * self.n)
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        (self.m, self.n)
+    }
+
+    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        ring::gemm(self.m, self.k, self.n, x, y)
+    }
+
+    fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
+        w.iter()
+            .map(|w| {
+                (0..self.m).fold(0u128, |a, i| {
+                    a.wrapping_add(w.r[i].wrapping_mul(dot(&z[i * self.n..(i + 1) * self.n], &w.s)))
+                })
+            })
+            .collect()
+    }
+
+    /// `r^T A`.
+    fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        w.iter()
+            .map(|w| {
+                let mut u = vec![0u128; self.k];
+                for (i, &ri) in w.r.iter().enumerate() {
+                    axpy(&mut u, ri, &x[i * self.k..(i + 1) * self.k]);
+                }
+                u
+            })
+            .collect()
+    }
+
+    /// `B s`.
+    fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        w.iter()
+            .map(|w| {
+                (0..self.k)
+                    .map(|p| dot(&y[p * self.n..(p + 1) * self.n], &w.s))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Convolution without bias: `x` NCHW activations, `y` OIHW weights, output
+/// `N x O x pixels` (as `ring::conv`); the grid is `O x (N * pixels)`.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    pub g: ConvGeom,
+}
+
+impl Bilinear for Conv {
+    fn lens(&self) -> (usize, usize, usize) {
+        let g = &self.g;
+        (g.n * g.c * g.h * g.w, g.o * g.k_rows(), g.n * g.o * g.out_pixels())
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        (self.g.o, self.g.n * self.g.out_pixels())
+    }
+
+    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        ring::conv(&self.g, x, y)
+    }
+
+    fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
+        let (o, pix) = (self.g.o, self.g.out_pixels());
+        w.iter()
+            .map(|w| {
+                let mut acc = 0u128;
+                for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
+                    let (n, oc) = (idx / o, idx % o);
+                    let d = dot(plane, &w.s[n * pix..(n + 1) * pix]);
+                    acc = acc.wrapping_add(w.r[oc].wrapping_mul(d));
+                }
+                acc
+            })
+            .collect()
+    }
+
+    /// `u[grp, q] = sum over images n and pixels p of s[n, p] * cols_(n, grp)[q, p]`,
+    /// `cols` the im2col patches (one im2col per image and group, shared by
+    /// all weight pairs).
+    fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        let g = &self.g;
+        let (kr, pix) = (g.k_rows(), g.out_pixels());
+        let mut u = vec![vec![0u128; g.groups * kr]; w.len()];
+        if pix == 0 {
+            return u;
+        }
+        let mut cols = Vec::new();
+        for n in 0..g.n {
+            for grp in 0..g.groups {
+                ring::im2col(g, x, n, grp, &mut cols);
+                for (wi, ui) in w.iter().zip(u.iter_mut()) {
+                    let s = &wi.s[n * pix..(n + 1) * pix];
+                    for (q, row) in cols.chunks_exact(pix).enumerate() {
+                        let t = &mut ui[grp * kr + q];
+                        *t = t.wrapping_add(dot(row, s));
+                    }
+                }
+            }
+        }
+        u
+    }
+
+    /// `v[grp, q] = sum over the group's output channels o of r[o] * y[o, q]`.
+    fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        let g = &self.g;
+        let (kr, og) = (g.k_rows(), g.o / g.groups);
+        w.iter()
+            .map(|w| {
+                let mut v = vec![0u128; g.groups * kr];
+                for (oc, &ro) in w.r.iter().enumerate() {
+                    let grp = oc / og.max(1);
+                    axpy(&mut v[grp * kr..(grp + 1) * kr], ro, &y[oc * kr..(oc + 1) * kr]);
+                }
+                v
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptflow_ir::ConvParams;
+
+    fn rng(seed: u64) -> impl FnMut() -> u128 {
+        let mut s = seed | 1;
+        move || {
+            let mut w = || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            };
+            (w() as u128) << 64 | w() as u128
+        }
+    }
+
+    /// `<u, v> = <r ⊗ s, f(x, y)>` for random operands and weights, and a
+    /// changed output element changes the weighted sum.
+    fn check_identity(f: &dyn Bilinear, seed: u64) {
+        let mut r = rng(seed);
+        let (lx, ly, lz) = f.lens();
+        let x: Vec<u128> = (0..lx).map(|_| r()).collect();
+        let y: Vec<u128> = (0..ly).map(|_| r()).collect();
+        let (rows, cols) = f.grid();
+        let w: Vec<Weights> = (0..2)
+            .map(|_| Weights {
+                r: (0..rows).map(|_| r()).collect(),
+                s: (0..cols).map(|_| r()).collect(),
+            })
+            .collect();
+        let mut z = f.eval(&x, &y);
+        assert_eq!(z.len(), lz);
+        let (u, v) = (f.contract_x(&x, &w), f.contract_y(&y, &w));
+        let zw = f.weigh(&z, &w);
+        for t in 0..w.len() {
+            assert_eq!(u[t].len(), v[t].len());
+            assert_eq!(dot(&u[t], &v[t]), zw[t], "weight pair {t}");
+        }
+        z[lz / 2] = z[lz / 2].wrapping_add(1);
+        assert_ne!(f.weigh(&z, &w), zw);
+    }
+
+    #[test]
+    fn gemm_contractions_match_the_weighted_output() {
+        for (i, &(m, k, n)) in [(1, 5, 3), (4, 7, 1), (6, 9, 11), (32, 40, 24)].iter().enumerate() {
+            check_identity(&Gemm { m, k, n }, i as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn conv_contractions_match_the_weighted_output() {
+        let cases = [
+            // (x shape, kernel shape, strides, dilations, pads, groups)
+            ([2, 4, 5, 7], [6, 2, 3, 2], [2, 1], [1, 2], [1, 0, 2, 1], 2),
+            ([1, 3, 8, 8], [5, 3, 3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1),
+            ([1, 4, 6, 6], [4, 1, 3, 3], [2, 2], [1, 1], [0, 0, 1, 1], 4),
+            ([3, 2, 4, 4], [3, 2, 1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 1),
+        ];
+        for (i, (xs, ks, strides, dilations, pads, groups)) in cases.into_iter().enumerate() {
+            let p = ConvParams {
+                strides,
+                dilations,
+                pads,
+                groups,
+            };
+            let g = ConvGeom::new(&xs, &ks, &p).unwrap();
+            check_identity(&Conv { g }, 10 + i as u64);
+        }
+    }
+}
