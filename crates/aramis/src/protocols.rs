@@ -116,6 +116,51 @@ impl Aramis {
     /// Cost: 2 rounds; the owner sends `2n` elements, every party `n`
     /// elements of the MAC product (16 bytes each) and each receiver one hash.
     pub fn input(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<AuthShare> {
+        let v = self.input_components(owner, values, n, false)?;
+        let me = self.id();
+        let mut z = self.alpha_local(&v);
+        add_assign(&mut z, &self.zero_share(n));
+        if me == owner && n > 0 {
+            let e = self.fire_lie();
+            z[n - 1] = z[n - 1].wrapping_add(e);
+        }
+        let m = self.reshare(z, n)?;
+        let x = AuthShare { v, m };
+        self.pending.push(x.clone());
+        Ok(x)
+    }
+
+    /// [`Aramis::input`] without the MAC, for a tensor that only ever enters
+    /// as the second operand of [`Aramis::mul_bilinear`] (weights), whose
+    /// check uses that operand's value shares alone; the receivers'
+    /// cross-check is the same. Cost: 2 rounds; the owner sends `2n`
+    /// elements and each receiver one hash. [`Aramis::authenticate_values`]
+    /// adds the MAC later if another op needs it.
+    pub fn input_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
+        self.input_components(owner, values, n, true)
+    }
+
+    /// The MAC of a sharing from [`Aramis::input_values`] (`Step::Input`):
+    /// one product by `[alpha]`, 1 round, 16 bytes per element and party;
+    /// its relation joins the next check.
+    pub fn authenticate_values(&mut self, v: &RShare) -> Result<AuthShare> {
+        self.enter(Step::Input)?;
+        v.check("authenticate")?;
+        let x = self.authenticate(v.clone())?;
+        self.pending.push(x.clone());
+        Ok(x)
+    }
+
+    /// Round 1 of the input and the receivers' cross-check; the cross-check
+    /// gets a round of its own when `own_round` (else it shares the MAC
+    /// product's round).
+    fn input_components(
+        &mut self,
+        owner: PartyId,
+        values: Option<&[u64]>,
+        n: usize,
+        own_round: bool,
+    ) -> Result<RShare> {
         check_party(owner)?;
         self.enter(Step::Input)?;
         let me = self.id();
@@ -140,6 +185,9 @@ impl Aramis {
             }
             self.send_u128s(r1, &c2)?;
             self.send_u128s(r2, &second)?;
+            if own_round {
+                self.tick();
+            }
             RShare { a: c0, b: c1 }
         } else {
             let own = if me == r1 {
@@ -151,8 +199,11 @@ impl Aramis {
             if n > 0 && self.fire_inconsistent() {
                 c2[0] = c2[0].wrapping_add(1);
             }
-            // Round 2 (no tick: same step as the MAC product): cross-check.
+            // Round 2 (with the MAC product unless `own_round`): cross-check.
             let other = if me == r1 { r2 } else { r1 };
+            if own_round {
+                self.tick();
+            }
             let mut claimed = c2.clone();
             if n > 0 {
                 let e = self.fire_lie();
@@ -168,16 +219,7 @@ impl Aramis {
                 RShare { a: c2, b: own }
             }
         };
-        let mut z = self.alpha_local(&v);
-        add_assign(&mut z, &self.zero_share(n));
-        if me == owner && n > 0 {
-            let e = self.fire_lie();
-            z[n - 1] = z[n - 1].wrapping_add(e);
-        }
-        let m = self.reshare(z, n)?;
-        let x = AuthShare { v, m };
-        self.pending.push(x.clone());
-        Ok(x)
+        Ok(v)
     }
 
     // ---- products ---------------------------------------------------------
@@ -234,11 +276,13 @@ impl Aramis {
     /// would certify a wrong value too, so the layer is logged and the next
     /// checkpoint checks `f` itself, by Freivalds' rank-one weighting of the
     /// outputs against `[alpha x]` and `y` (see [`Aramis::verify`]); this
-    /// replaces the two evaluations of `f([alpha x], y)` a MAC product would take.
+    /// replaces the two evaluations of `f([alpha x], y)` a MAC product would
+    /// take. `y`'s MAC is not used and may be empty.
     pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
         self.enter(Step::Bilinear)?;
         x.check("bilinear lhs")?;
-        y.check("bilinear rhs")?;
+        // only `y`'s value shares are used (its MAC may be absent, see `input_values`)
+        y.v.check("bilinear rhs")?;
         map.check_lens(x.len(), y.len())?;
         let out_len = map.lens().2;
         let mut xv = x.v.clone();

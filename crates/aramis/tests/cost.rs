@@ -59,6 +59,11 @@ fn costs_per_element() {
         let v = vec![5u64; N];
         a.input(0, (me == 0).then_some(&v[..]), N).unwrap();
     });
+    let input_values = aramis_cost(none, |a, _| {
+        let me = a.id();
+        let v = vec![5u64; N];
+        a.input_values(0, (me == 0).then_some(&v[..]), N).unwrap();
+    });
     let mul = aramis_cost(inputs, |a, x| {
         a.mul(&x[0], &x[1]).unwrap();
     });
@@ -99,6 +104,7 @@ fn costs_per_element() {
 
     let rows = [
         ("input (one owner)", input, sh_input),
+        ("input, value shares only (weights)", input_values, sh_input),
         ("mul", mul, sh_mul),
         ("mul_bilinear (per output element)", bil, sh_mul),
         ("open_all", open_all, sh_open_all),
@@ -115,6 +121,7 @@ fn costs_per_element() {
         );
     }
     assert_eq!(input, (80 * n + 64, 2));
+    assert_eq!(input_values, (32 * n + 64, 2));
     assert_eq!(mul, (96 * n, 1));
     assert_eq!(bil, (96 * n, 2));
     assert_eq!(bil_verify, (96 * n + 390, 7));

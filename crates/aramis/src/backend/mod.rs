@@ -34,6 +34,13 @@ pub struct MShared {
     pub s: AuthShare,
 }
 
+impl MShared {
+    /// Whether the MAC shares are present (weights get theirs on first use).
+    pub fn has_mac(&self) -> bool {
+        self.s.m.len() == self.s.v.len()
+    }
+}
+
 impl std::fmt::Debug for MShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MShared{:?}", self.shape)
@@ -68,14 +75,50 @@ impl MaliciousBackend {
     fn share_from(&mut self, node: &Node, owner: usize, data: Option<&Tensor<f32>>) -> Result<MShared> {
         let n: usize = node.shape.iter().product();
         let enc = owner_values(node, self.id(), owner, data, self.scale)?;
-        let s = self
-            .aramis
-            .input(owner, enc.as_deref(), n)
-            .map_err(|e| node_err(node, e))?;
+        let s = if owner == MODEL_OWNER {
+            // weights: value shares only, the MAC is made on first use by an
+            // op that needs it (see `with_macs`)
+            let v = self
+                .aramis
+                .input_values(owner, enc.as_deref(), n)
+                .map_err(|e| node_err(node, e))?;
+            AuthShare {
+                v,
+                m: Default::default(),
+            }
+        } else {
+            self.aramis
+                .input(owner, enc.as_deref(), n)
+                .map_err(|e| node_err(node, e))?
+        };
         Ok(MShared {
             shape: node.shape.clone(),
             s,
         })
+    }
+
+    /// The inputs of `node` with a MAC added to every one that lacks it,
+    /// except where the op uses value shares only: the weights operand of
+    /// Conv and MatMul (`mul_bilinear`) and layout-only Reshape/Transpose.
+    fn with_macs(&mut self, node: &Node, x: &[&MShared]) -> Result<Vec<Option<MShared>>> {
+        let value_only = |i: usize| match node.op {
+            Op::Conv(_) | Op::MatMul => i == 1,
+            Op::Reshape | Op::Transpose { .. } => true,
+            _ => false,
+        };
+        let mut out = Vec::with_capacity(x.len());
+        for (i, v) in x.iter().enumerate() {
+            if v.has_mac() || value_only(i) {
+                out.push(None);
+                continue;
+            }
+            let s = self.aramis.authenticate_values(&v.s.v).map_err(|e| node_err(node, e))?;
+            out.push(Some(MShared {
+                shape: v.shape.clone(),
+                s,
+            }));
+        }
+        Ok(out)
     }
 }
 
@@ -98,6 +141,8 @@ impl Backend for MaliciousBackend {
 
     fn output(&mut self, node: &Node, value: &MShared) -> Result<Option<Tensor<f32>>> {
         self.aramis.set_label(&format!("{}.reveal", node.name));
+        let macd = self.with_macs(node, &[value])?.pop().flatten();
+        let value = macd.as_ref().unwrap_or(value);
         let r = self
             .aramis
             .output_to(DATA_OWNER, &value.s)
@@ -107,6 +152,9 @@ impl Backend for MaliciousBackend {
 
     fn eval(&mut self, node: &Node, x: &[&MShared]) -> Result<MShared> {
         self.aramis.set_label(&node.name);
+        let macd = self.with_macs(node, x)?;
+        let x: Vec<&MShared> = x.iter().zip(&macd).map(|(v, m)| m.as_ref().unwrap_or(v)).collect();
+        let x = &x[..];
         let s = match &node.op {
             Op::Conv(p) => ops::conv(self, node, x, p)?,
             Op::MatMul => ops::matmul(self, node, x)?,

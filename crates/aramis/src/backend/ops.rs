@@ -14,7 +14,8 @@ fn mshared(shape: Vec<usize>, s: AuthShare) -> MShared {
     MShared { shape, s }
 }
 
-/// Applies a layout map to the four components (value and MAC, both halves).
+/// Applies a layout map to the four components (value and MAC, both
+/// halves; the MAC only where present).
 fn on_components(x: &MShared, f: impl Fn(&Tensor<u128>) -> Tensor<u128>) -> MShared {
     let apply = |c: &[u128]| {
         f(&Tensor {
@@ -24,15 +25,20 @@ fn on_components(x: &MShared, f: impl Fn(&Tensor<u128>) -> Tensor<u128>) -> MSha
     };
     let va = apply(&x.s.v.a);
     let shape = va.shape;
+    let m = if x.has_mac() {
+        RShare {
+            a: apply(&x.s.m.a).data,
+            b: apply(&x.s.m.b).data,
+        }
+    } else {
+        RShare::default()
+    };
     let s = AuthShare {
         v: RShare {
             a: va.data,
             b: apply(&x.s.v.b).data,
         },
-        m: RShare {
-            a: apply(&x.s.m.a).data,
-            b: apply(&x.s.m.b).data,
-        },
+        m,
     };
     mshared(shape, s)
 }
