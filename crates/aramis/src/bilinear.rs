@@ -17,9 +17,18 @@ pub struct Weights {
     pub s: Vec<u128>,
 }
 
+/// Independent rank-one weightings per map in the check: the chance that
+/// they all miss a wrong result has a factor below 7/6 over a single
+/// uniform coefficient per element (see `docs/PROTOCOLS.md`, soundness).
+pub const FREIVALDS_REPS: usize = 3;
+
 /// A bilinear map `f(x, y)` over Z_2^128 whose outputs form a
 /// `rows x cols` grid (for the rank-one weights).
 pub trait Bilinear: Send + Sync {
+    /// How many weightings the check draws.
+    fn reps(&self) -> usize {
+        FREIVALDS_REPS
+    }
     /// Lengths of `x`, `y` and `f(x, y)`.
     fn lens(&self) -> (usize, usize, usize);
     /// `(rows, cols)` of the output grid: the lengths of `r` and `s`.
@@ -51,6 +60,8 @@ pub(crate) struct LayerClaim {
     pub xm: RShare,
     pub yv: RShare,
     pub zv: RShare,
+    /// Cheat hook: what this party adds to its share of the check.
+    pub lie: u128,
 }
 
 impl LayerClaim {
@@ -71,6 +82,46 @@ pub fn dot(x: &[u128], y: &[u128]) -> u128 {
 fn axpy(acc: &mut [u128], c: u128, x: &[u128]) {
     for (a, v) in acc.iter_mut().zip(x) {
         *a = a.wrapping_add(c.wrapping_mul(*v));
+    }
+}
+
+/// The element-wise product of two vectors of length `n`. Its weights are
+/// `s` alone (one uniform coefficient per element, `r` is ignored), so one
+/// weighting is as strong as the MAC check's coefficients.
+#[derive(Clone, Debug)]
+pub struct Hadamard {
+    pub n: usize,
+}
+
+impl Bilinear for Hadamard {
+    fn reps(&self) -> usize {
+        1
+    }
+
+    fn lens(&self) -> (usize, usize, usize) {
+        (self.n, self.n, self.n)
+    }
+
+    fn grid(&self) -> (usize, usize) {
+        (1, self.n)
+    }
+
+    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        x.iter().zip(y).map(|(p, q)| p.wrapping_mul(*q)).collect()
+    }
+
+    fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
+        w.iter().map(|w| dot(z, &w.s)).collect()
+    }
+
+    fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        w.iter()
+            .map(|w| x.iter().zip(&w.s).map(|(p, q)| p.wrapping_mul(*q)).collect())
+            .collect()
+    }
+
+    fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        w.iter().map(|_| y.to_vec()).collect()
     }
 }
 
@@ -252,6 +303,13 @@ mod tests {
         }
         z[lz / 2] = z[lz / 2].wrapping_add(1);
         assert_ne!(f.weigh(&z, &w), zw);
+    }
+
+    #[test]
+    fn hadamard_contractions_match_the_weighted_output() {
+        for n in [1, 2, 17, 100] {
+            check_identity(&Hadamard { n }, 30 + n as u64);
+        }
     }
 
     #[test]

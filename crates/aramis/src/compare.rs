@@ -20,10 +20,11 @@
 //! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
 //! rounds `w + 4` (docs/PROTOCOLS.md).
 
+use crate::bilinear::Hadamard;
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
-use crate::share::{AuthShare, RShare};
+use crate::share::{lift, AuthShare, RShare};
 use crate::small::{words, Bits};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
@@ -32,11 +33,16 @@ pub const COMPARE_CHUNK: usize = 1 << 13;
 pub const PENDING_LIMIT: usize = 1 << 21;
 
 impl Aramis {
-    /// `n` authenticated random bits, uniform and unknown to every single
-    /// party (runs inside the caller's step), with this party's two pair
-    /// bits of each (`b_id`, `b_(id+1)`), from which the caller can build the
-    /// same bit in the Boolean domain.
-    fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, AuthShare)> {
+    /// `n` random bits as exact 0/1 values in the 128-bit domain (value
+    /// shares, no MAC), uniform and unknown to every single party (runs
+    /// inside the caller's step), with this party's two pair bits of each
+    /// (`b_id`, `b_(id+1)`), from which the caller can build the same bit in
+    /// the Boolean domain. `b = b_0 ^ b_1 ^ b_2` takes two element-wise
+    /// products, `u = b_0 + b_1 - 2 b_0 b_1` and `b = u + b_2 - 2 u b_2`, each
+    /// checked at the next checkpoint against one authenticated operand
+    /// (`[alpha b_0]`, `[alpha b_2]`, one reshare for both): 64 bytes per
+    /// bit and party.
+    fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, RShare)> {
         let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
         let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
         if n > 0 && self.fire_inconsistent() {
@@ -63,32 +69,37 @@ impl Aramis {
             }
         };
         let s = [share_of(0), share_of(1), share_of(2)];
-        let all = self.authenticate(RShare::concat(&[&s[0], &s[1], &s[2]]))?;
-        let auth: Vec<AuthShare> = (0..3).map(|j| all.slice(j * n..(j + 1) * n)).collect();
-        self.pending.extend(auth.iter().cloned());
-        let t = self.xor(&auth[0], &auth[1])?;
-        let b = self.xor(&t, &auth[2])?;
+        // (their MAC relations join the check too, so that a forged MAC
+        // share is caught even where the product it anchors is by 0)
+        let macs = self.authenticated(RShare::concat(&[&s[0], &s[2]]))?;
+        let (a0, a2) = (macs.slice(0..n), macs.slice(n..2 * n));
+        let z1 = self.bilinear_raw(&a0, &s[1], Box::new(Hadamard { n }))?;
+        let u = s[0].add(&s[1]).sub(&z1.mul_const(2));
+        let z2 = self.bilinear_raw(&a2, &u, Box::new(Hadamard { n }))?;
+        let b = u.add(&s[2]).sub(&z2.mul_const(2));
         Ok((own, next_bits, b))
     }
 
-    /// `n` random bits held both as exact 0/1 values (128-bit domain) and in
-    /// the Boolean domain (daBits, Rotaru-Wood INDOCRYPT 2019, here from the
-    /// same pair bits: consistent by the replication).
-    fn dabits(&mut self, n: usize) -> Result<(AuthShare, Bits)> {
+    /// `n` random bits held both as exact 0/1 values (128-bit domain, no
+    /// MAC) and in the Boolean domain (daBits, Rotaru-Wood INDOCRYPT 2019,
+    /// here from the same pair bits: consistent by the replication).
+    fn dabits(&mut self, n: usize) -> Result<(RShare, Bits)> {
         let (own, next_bits, big) = self.random_bits_raw(n)?;
         Ok((big, Bits::from_unpacked(&own, &next_bits, 1, n)))
-    }
-
-    /// `x xor y = x + y - 2xy` for authenticated bits (one product).
-    fn xor(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
-        let p = self.mul_raw(x, y)?;
-        Ok(x.add(y).sub(&p.mul_const(2)))
     }
 
     /// `n` authenticated random bits (`Step::BitGen`).
     pub fn random_bits(&mut self, n: usize) -> Result<AuthShare> {
         self.enter(Step::BitGen)?;
-        Ok(self.random_bits_raw(n)?.2)
+        let b = self.random_bits_raw(n)?.2;
+        self.authenticated(b)
+    }
+
+    /// `v` with its MAC (one product by `[alpha]`), its relation pending.
+    fn authenticated(&mut self, v: RShare) -> Result<AuthShare> {
+        let x = self.authenticate(v)?;
+        self.pending.push(x.clone());
+        Ok(x)
     }
 
     /// `[x >= 0]` as an authenticated 0/1 value, for `|x| < 2^(bits-1)`,
@@ -99,6 +110,13 @@ impl Aramis {
     /// so memory stays bounded (each element of a 28-bit comparison leaves
     /// six 128-bit sharings to check and 53 logged AND gates to prove).
     pub fn drelu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
+        let d = self.drelu_values(x, bits)?;
+        self.authenticated(d)
+    }
+
+    /// [`Aramis::drelu`] without the final MAC (value shares; the products
+    /// that made them are checked at the next checkpoint).
+    fn drelu_values(&mut self, x: &AuthShare, bits: u32) -> Result<RShare> {
         x.check("drelu")?;
         let n = x.len();
         if n <= COMPARE_CHUNK {
@@ -109,11 +127,11 @@ impl Aramis {
             parts.push(self.drelu_chunk(&x.slice(start..(start + COMPARE_CHUNK).min(n)), bits)?);
             self.checkpoint_if_over(PENDING_LIMIT)?;
         }
-        let refs: Vec<&AuthShare> = parts.iter().collect();
-        Ok(AuthShare::concat(&refs))
+        let refs: Vec<&RShare> = parts.iter().collect();
+        Ok(RShare::concat(&refs))
     }
 
-    fn drelu_chunk(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
+    fn drelu_chunk(&mut self, x: &AuthShare, bits: u32) -> Result<RShare> {
         if !(2..=64).contains(&bits) {
             return Err(AramisError::Param(format!("comparison width {bits} (2..64)")));
         }
@@ -186,14 +204,21 @@ impl Aramis {
         // DReLU = msb as an exact 0/1 value: e ^ d = e + d (1 - 2e).
         let ev: Vec<u64> = e.iter().map(|&v| v as u64).collect();
         let flip: Vec<u64> = ev.iter().map(|&b| (1u64).wrapping_sub(2 * b)).collect();
-        Ok(self.public(&ev).add(&d_big.mul_public(&flip)))
+        Ok(RShare::from_public(id, &lift(&ev)).add(&d_big.mul_public(&lift(&flip))))
     }
 
     /// `max(x, 0)` for `|x| < 2^(bits-1)`: DReLU, then one product (`Step::Select`).
     pub fn relu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
-        let d = self.drelu(x, bits)?;
+        let d = self.drelu_values(x, bits)?;
         self.enter(Step::Select)?;
-        self.mul_raw(&d, x)
+        // the MAC comes from `x`'s: `[alpha x] d`; `d` needs none
+        self.mul_raw(
+            x,
+            &AuthShare {
+                v: d,
+                m: RShare::default(),
+            },
+        )
     }
 
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.

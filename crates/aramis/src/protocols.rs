@@ -26,11 +26,6 @@ use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
 use subtle::ConstantTimeEq;
 
-/// Independent rank-one weightings per bilinear layer in the check: the
-/// chance that they all miss a wrong result has a factor below 7/6 over a
-/// single uniform coefficient (see `docs/PROTOCOLS.md`, soundness).
-const FREIVALDS_REPS: usize = 3;
-
 fn add_assign(z: &mut [u128], y: &[u128]) {
     for (a, b) in z.iter_mut().zip(y) {
         *a = a.wrapping_add(*b);
@@ -237,7 +232,8 @@ impl Aramis {
     /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
     pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
         x.check("mul lhs")?;
-        y.check("mul rhs")?;
+        // `y`'s MAC is not used (it may be empty where `y` is checked otherwise)
+        y.v.check("mul rhs")?;
         if x.len() != y.len() {
             return Err(AramisError::Shape(format!(
                 "mul of {} and {} elements",
@@ -269,40 +265,54 @@ impl Aramis {
 
     /// Secure evaluation of a bilinear map over Z_2^128 (a ring GEMM or a
     /// convolution with the weights as second operand), `[f(x, y)]` with its
-    /// MAC. The value is `f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i)` plus a zero
-    /// sharing, reshared (two local evaluations of `f`, 1 round, 16 bytes per
-    /// party and **output** element); its MAC is one elementwise product by
-    /// `[alpha]` ([`Aramis::authenticate`], 1 round, 16 bytes). That MAC
-    /// would certify a wrong value too, so the layer is logged and the next
-    /// checkpoint checks `f` itself, by Freivalds' rank-one weighting of the
-    /// outputs against `[alpha x]` and `y` (see [`Aramis::verify`]); this
-    /// replaces the two evaluations of `f([alpha x], y)` a MAC product would
-    /// take. `y`'s MAC is not used and may be empty.
+    /// MAC: [`Aramis::mul_bilinear_values`], then the MAC by one elementwise
+    /// product by `[alpha]` ([`Aramis::authenticate`], 1 round, 16 bytes per
+    /// party and output element). `y`'s MAC is not used and may be empty.
     pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
+        let v = self.mul_bilinear_values(x, &y.v, map)?;
+        let out = self.authenticate(v)?;
+        self.pending.push(out.clone());
+        Ok(out)
+    }
+
+    /// `[f(x, y)]` without a MAC (for a result that only enters a
+    /// truncation, whose masked opening needs none): the value
+    /// `f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i)` plus a zero sharing,
+    /// reshared (two local evaluations of `f`, 1 round, 16 bytes per party
+    /// and **output** element). The layer is logged, and the next checkpoint
+    /// checks `f` itself by Freivalds' rank-one weighting of the outputs
+    /// against `[alpha x]` and `y` (see [`Aramis::verify`]); this replaces
+    /// the two evaluations of `f([alpha x], y)` a MAC product would take.
+    pub fn mul_bilinear_values<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &RShare, map: B) -> Result<RShare> {
         self.enter(Step::Bilinear)?;
+        self.bilinear_raw(x, y, Box::new(map))
+    }
+
+    /// [`Aramis::mul_bilinear_values`] inside the current step.
+    pub(crate) fn bilinear_raw(&mut self, x: &AuthShare, y: &RShare, map: Box<dyn Bilinear>) -> Result<RShare> {
         x.check("bilinear lhs")?;
-        // only `y`'s value shares are used (its MAC may be absent, see `input_values`)
-        y.v.check("bilinear rhs")?;
+        y.check("bilinear rhs")?;
         map.check_lens(x.len(), y.len())?;
         let out_len = map.lens().2;
         let mut xv = x.v.clone();
         if !xv.is_empty() && self.fire_inconsistent() {
             xv.a[0] = xv.a[0].wrapping_add(1);
         }
-        let ysum: Vec<u128> = y.v.a.iter().zip(&y.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
+        let ysum: Vec<u128> = y.a.iter().zip(&y.b).map(|(p, q)| p.wrapping_add(*q)).collect();
         let mut z = map.eval(&xv.a, &ysum);
-        add_assign(&mut z, &map.eval(&xv.b, &y.v.a));
+        add_assign(&mut z, &map.eval(&xv.b, &y.a));
         add_assign(&mut z, &self.zero_share(out_len));
         let v = self.reshare(z, out_len)?;
-        let out = self.authenticate(v)?;
-        self.pending.push(out.clone());
+        // a `Lie` here is a false share of this layer's check
+        let lie = self.fire_lie();
         self.layers.push(LayerClaim {
-            map: Box::new(map),
+            map,
             xm: x.m.clone(),
-            yv: y.v.clone(),
-            zv: out.v.clone(),
+            yv: y.clone(),
+            zv: v.clone(),
+            lie,
         });
-        Ok(out)
+        Ok(v)
     }
 
     // ---- openings -----------------------------------------------------------
@@ -478,7 +488,8 @@ impl Aramis {
     ///    it seeds public coefficients `rho_j` in Z_2^128, one per checked element;
     /// 2. `[u] = sum rho_j [alpha x_j]`, `[w] = sum rho_j [x_j]` (local);
     ///    for every logged bilinear layer `z = f(x, y)` and three rank-one
-    ///    weightings `r ⊗ s` from the coin, `u` also gets the local
+    ///    weightings `r ⊗ s` from the coin (one per-element weighting for an
+    ///    element-wise product), `u` also gets the local
     ///    3-out-of-3 product `<u_f([alpha x]), v_f([y])> = <r ⊗ s, f([alpha x], y)>`
     ///    and `w` gets `<r ⊗ s, [z]>` (Freivalds: a wrong `z` no longer
     ///    matches `alpha` times the right one);
@@ -510,7 +521,8 @@ impl Aramis {
         let mut uv = 0u128;
         for l in std::mem::take(&mut self.layers) {
             let (rows, cols) = l.map.grid();
-            let ws: Vec<Weights> = (0..FREIVALDS_REPS)
+            uv = uv.wrapping_add(l.lie);
+            let ws: Vec<Weights> = (0..l.map.reps())
                 .map(|_| Weights {
                     r: gen_u128(&mut g, rows),
                     s: gen_u128(&mut g, cols),

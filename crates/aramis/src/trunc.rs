@@ -50,6 +50,14 @@ impl Aramis {
     /// `1 <= d < 36`. The opening is masked, so it is safe before the next
     /// check; the mask's MAC joins the next batched check.
     pub fn trunc(&mut self, x: &AuthShare, d: u32) -> Result<AuthShare> {
+        x.check("trunc")?;
+        self.trunc_values(&x.v, d)
+    }
+
+    /// [`Aramis::trunc`] of a sharing without MAC: the masked opening uses
+    /// the value shares only (a result of `mul_bilinear_values`, checked by
+    /// its layer check); the output gets its MAC from the mask's.
+    pub fn trunc_values(&mut self, x: &RShare, d: u32) -> Result<AuthShare> {
         self.enter(Step::Trunc)?;
         x.check("trunc")?;
         if d == 0 || d >= TRUNC_VALUE_BITS {
@@ -69,7 +77,7 @@ impl Aramis {
         let rhi = self.authenticate(r.map(|c| c.iter().map(|v| v >> d).collect()))?;
 
         let offset = RShare::from_public(id, &vec![1u128 << TRUNC_VALUE_BITS; n]);
-        let masked = x.v.add(&offset).add(&r);
+        let masked = x.add(&offset).add(&r);
         let e = self.fire_add_error().wrapping_add(self.fire_lie());
         let c = self.open_all_raw(&masked, TRUNC_OPEN_BITS, e, 0, CHK_OPEN)?;
         let sub = (1u128 << (TRUNC_VALUE_BITS - d)) + 1;

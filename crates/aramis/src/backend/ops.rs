@@ -48,6 +48,13 @@ fn trunc(b: &mut MaliciousBackend, node: &Node, x: &AuthShare) -> Result<AuthSha
     b.aramis.trunc(x, s).map_err(|e| node_err(node, e))
 }
 
+/// Truncation of a Conv/MatMul result, which has no MAC (it needs none: the
+/// layer check covers it and the masked opening uses the values only).
+fn trunc_values(b: &mut MaliciousBackend, node: &Node, x: &RShare) -> Result<AuthShare> {
+    let s = b.scale;
+    b.aramis.trunc_values(x, s).map_err(|e| node_err(node, e))
+}
+
 fn add_bias(y: &mut AuthShare, bias: &AuthShare, pixels: usize) {
     add_channel_bias(&mut y.v.a, &bias.v.a, pixels);
     add_channel_bias(&mut y.v.b, &bias.v.b, pixels);
@@ -60,9 +67,9 @@ pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParam
     let (pixels, out_shape) = (g.out_pixels(), g.out_shape());
     let y = b
         .aramis
-        .mul_bilinear(&x[0].s, &x[1].s, Conv { g })
+        .mul_bilinear_values(&x[0].s, &x[1].s.v, Conv { g })
         .map_err(|e| node_err(node, e))?;
-    let mut y = trunc(b, node, &y)?;
+    let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
         add_bias(&mut y, &bias.s, pixels);
     }
@@ -73,9 +80,9 @@ pub fn matmul(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<M
     let (m, k, n) = (x[0].shape[0], x[0].shape[1], x[1].shape[1]);
     let y = b
         .aramis
-        .mul_bilinear(&x[0].s, &x[1].s, Gemm { m, k, n })
+        .mul_bilinear_values(&x[0].s, &x[1].s.v, Gemm { m, k, n })
         .map_err(|e| node_err(node, e))?;
-    let mut y = trunc(b, node, &y)?;
+    let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
         // a row bias is a channel bias with m "images" of n channels, 1 pixel
         for (comp, bc) in [
