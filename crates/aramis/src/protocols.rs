@@ -36,6 +36,57 @@ fn narrow(v: &[u128]) -> Vec<u64> {
     v.iter().map(|&x| x as u64).collect()
 }
 
+/// `2^bits - 1` (all ones for 128 bits).
+fn width_mask(bits: u32) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+/// Bytes that `n` elements of `bits` bits take on the wire (see [`encode_width`]).
+fn width_len(n: usize, bits: u32) -> usize {
+    if bits == 1 {
+        n.div_ceil(8)
+    } else {
+        n * bits.div_ceil(8) as usize
+    }
+}
+
+/// Elements below 2^bits on the wire: packed bits for `bits == 1`, else
+/// `ceil(bits / 8)` little-endian bytes each.
+fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
+    if bits == 1 {
+        let mut out = vec![0u8; v.len().div_ceil(8)];
+        for (j, x) in v.iter().enumerate() {
+            out[j / 8] |= ((x & 1) as u8) << (j % 8);
+        }
+        return out;
+    }
+    let w = bits.div_ceil(8) as usize;
+    let mut out = Vec::with_capacity(v.len() * w);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes()[..w]);
+    }
+    out
+}
+
+/// The inverse of [`encode_width`] (`m` has [`width_len`] bytes).
+fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
+    if bits == 1 {
+        return (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u128).collect();
+    }
+    let w = bits.div_ceil(8) as usize;
+    m.chunks_exact(w)
+        .map(|c| {
+            let mut b = [0u8; 16];
+            b[..w].copy_from_slice(c);
+            u128::from_le_bytes(b)
+        })
+        .collect()
+}
+
 fn check_party(to: PartyId) -> Result<()> {
     if to > 2 {
         return Err(AramisError::Param(format!("party {to} does not exist")));
@@ -319,9 +370,9 @@ impl Aramis {
 
     /// Redundant opening to all: party `i` lacks component `x_{i+2}`; it gets
     /// it from `prev(i)` (its `a`) and a hash of it from `next(i)` (its `b`),
-    /// and compares in constant time. `wide`: all 128 bits, else mod 2^64
-    /// (components reduced mod 2^64 before sending: nothing above bit 64 is
-    /// revealed). `comp_err`/`hash_err` are cheat hooks. 1 round.
+    /// and compares in constant time. Components are reduced mod 2^bits and
+    /// sent in that width (bits packed for `bits == 1`, else whole bytes):
+    /// nothing above is revealed. `comp_err`/`hash_err` are cheat hooks. 1 round.
     pub(crate) fn open_all_raw(
         &mut self,
         x: &RShare,
@@ -332,48 +383,25 @@ impl Aramis {
     ) -> Result<Vec<u128>> {
         let me = self.id();
         let n = x.len();
-        let wide = bits > 64;
-        let mask = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
-        // Components are reduced mod 2^bits before they leave (nothing above
-        // is revealed); the cheat hooks add their error after the reduction
-        // so that it always reaches the wire.
+        let mask = width_mask(bits);
+        // The cheat hooks add their error after the reduction so that it
+        // always reaches the wire (an error that vanishes mod 2^bits becomes 1).
         let enc = |v: &[u128], err: u128| {
             let mut v: Vec<u128> = v.iter().map(|x| x & mask).collect();
             if let Some(f) = v.first_mut() {
-                *f = f.wrapping_add(err);
+                let e = if err != 0 && err & mask == 0 { 1 } else { err };
+                *f = f.wrapping_add(e) & mask;
             }
-            if wide {
-                u128s_to_bytes(&v)
-            } else {
-                u64s_to_bytes(&narrow(&v))
-            }
+            encode_width(&v, bits)
         };
         let (comp, hb) = (&x.a, &x.b);
         self.tick();
         self.send(next(me), enc(comp, comp_err))?;
         self.send(prev(me), digest(b"open", &enc(hb, hash_err)).to_vec())?;
-        let c_bytes = self.recv(prev(me), n * if wide { 16 } else { 8 })?;
+        let c_bytes = self.recv(prev(me), width_len(n, bits))?;
         let h = self.recv_hash(next(me))?;
         self.flag(chk, Aramis::ct_eq_hash(&digest(b"open", &c_bytes), &h));
-        let c: Vec<u128> = if wide {
-            c_bytes
-                .chunks_exact(16)
-                .map(|w| {
-                    let mut b = [0u8; 16];
-                    b.copy_from_slice(w);
-                    u128::from_le_bytes(b)
-                })
-                .collect()
-        } else {
-            c_bytes
-                .chunks_exact(8)
-                .map(|w| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(w);
-                    u64::from_le_bytes(b) as u128
-                })
-                .collect()
-        };
+        let c = decode_width(&c_bytes, n, bits);
         Ok((0..n)
             .map(|j| x.a[j].wrapping_add(x.b[j]).wrapping_add(c[j]) & mask)
             .collect())
@@ -581,5 +609,31 @@ impl Aramis {
         let y = self.open_to_raw(to, &xs.v, e, CHK_OUTPUT, true)?;
         self.verdict()?;
         Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openings_take_their_width_on_the_wire_and_round_trip() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s as u128) << 64 | s.rotate_left(17) as u128
+        };
+        for bits in [1u32, 2, 7, 8, 9, 64, 78, 127, 128] {
+            for n in [0usize, 1, 7, 8, 9, 100] {
+                let v: Vec<u128> = (0..n).map(|_| next() & width_mask(bits)).collect();
+                let m = encode_width(&v, bits);
+                assert_eq!(m.len(), width_len(n, bits), "bits {bits}, n {n}");
+                assert_eq!(decode_width(&m, n, bits), v, "bits {bits}, n {n}");
+            }
+        }
+        assert_eq!(width_len(4096, 1), 512);
+        assert_eq!(width_len(10, 78), 100);
     }
 }
