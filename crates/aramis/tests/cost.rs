@@ -71,6 +71,10 @@ fn costs_per_element() {
     let bil = aramis_cost(inputs, |a, x| {
         a.mul_bilinear(&x[0], &x[1], Gemm { m: 64, k: 64, n: 64 }).unwrap();
     });
+    let bil_values = aramis_cost(inputs, |a, x| {
+        a.mul_bilinear_values(&x[0], &x[1].v, Gemm { m: 64, k: 64, n: 64 })
+            .unwrap();
+    });
     // the layer's Freivalds check rides on the checkpoint: no extra traffic
     let bil_verify = aramis_cost(inputs, |a, x| {
         a.mul_bilinear(&x[0], &x[1], Gemm { m: 64, k: 64, n: 64 }).unwrap();
@@ -107,6 +111,7 @@ fn costs_per_element() {
         ("input, value shares only (weights)", input_values, sh_input),
         ("mul", mul, sh_mul),
         ("mul_bilinear (per output element)", bil, sh_mul),
+        ("mul_bilinear_values (no MAC)", bil_values, sh_mul),
         ("open_all", open_all, sh_open_all),
         ("open_to", open_to, sh_open_to),
         ("verify (whole batch)", verify, 0),
@@ -125,6 +130,7 @@ fn costs_per_element() {
     assert_eq!(mul, (96 * n, 1));
     assert_eq!(bil, (96 * n, 2));
     assert_eq!(bil_verify, (96 * n + 390, 7));
+    assert_eq!(bil_values, (48 * n, 1));
     assert_eq!(open_all, (24 * n + 96, 1));
     assert_eq!(open_to, (8 * n + 32, 1));
     assert_eq!(verify, (390, 5));
