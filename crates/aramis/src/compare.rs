@@ -32,6 +32,44 @@ pub const COMPARE_CHUNK: usize = 1 << 13;
 /// A checkpoint runs once this many elements await the MAC check.
 pub const PENDING_LIMIT: usize = 1 << 21;
 
+/// Bits `0..w` of each element as `w` planes of packed bits (plane `t`,
+/// word `e / 64`, bit `e % 64` = bit `t` of `v[e]`), by 64 x 64 bit-matrix
+/// transposes (six rounds of masked swaps per 64 elements instead of a
+/// shift per bit and element).
+fn bit_planes(v: &[u128], w: usize) -> Vec<u64> {
+    let wp = words(v.len());
+    let mut out = vec![0u64; w * wp];
+    for (blk, chunk) in v.chunks(64).enumerate() {
+        let mut m = [0u64; 64];
+        for (d, x) in m.iter_mut().zip(chunk) {
+            *d = *x as u64;
+        }
+        transpose64(&mut m);
+        for (t, row) in m.iter().take(w).enumerate() {
+            out[t * wp + blk] = *row;
+        }
+    }
+    out
+}
+
+/// In-place transpose of a 64 x 64 bit matrix, row `i` = word `i`, column
+/// `j` = bit `j`: swap the off-diagonal blocks of halves, then quarters, ...
+fn transpose64(a: &mut [u64; 64]) {
+    let mut j = 32;
+    let mut mask: u64 = 0x0000_0000_ffff_ffff;
+    while j != 0 {
+        let mut k = 0;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & mask;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        mask ^= mask << j;
+    }
+}
+
 impl Aramis {
     /// `n` random bits as exact 0/1 values in the 128-bit domain (value
     /// shares, no MAC), uniform and unknown to every single party (runs
@@ -146,13 +184,7 @@ impl Aramis {
         self.enter(Step::BitGen)?;
         let xp = x.v.add(&RShare::from_public(id, &vec![1u128 << l; n]));
         let wp = words(n);
-        let (mut own, mut nxt) = (vec![0u64; w * wp], vec![0u64; w * wp]);
-        for t in 0..w {
-            for e in 0..n {
-                own[t * wp + e / 64] |= (((xp.a[e] >> t) & 1) as u64) << (e % 64);
-                nxt[t * wp + e / 64] |= (((xp.b[e] >> t) & 1) as u64) << (e % 64);
-            }
-        }
+        let (mut own, nxt) = (bit_planes(&xp.a, w), bit_planes(&xp.b, w));
         if n > 0 && self.fire_inconsistent() {
             // bit L of element 0 enters the opened bit directly
             own[l * wp] ^= 1;
@@ -224,5 +256,35 @@ impl Aramis {
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
         Ok(y.add(&self.relu(&x.sub(y), bits)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_planes_match_the_bitwise_definition() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        for n in [0usize, 1, 63, 64, 65, 200] {
+            let v: Vec<u128> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s as u128) << 64 | s as u128
+                })
+                .collect();
+            for w in [1usize, 28, 64] {
+                let got = bit_planes(&v, w);
+                let wp = words(n);
+                for t in 0..w {
+                    for e in 0..n {
+                        let bit = (got[t * wp + e / 64] >> (e % 64)) & 1;
+                        assert_eq!(bit as u128, (v[e] >> t) & 1, "n {n}, w {w}, t {t}, e {e}");
+                    }
+                }
+            }
+        }
     }
 }
