@@ -58,6 +58,8 @@ use crate::gf64;
 /// Entries per pattern block (the first three variables).
 const BLOCK_BITS: usize = 3;
 const PATTERNS: usize = 256;
+/// Variables of the eq-weight blocks of [`extension`] (2^10 weights, 8 KiB).
+const EXT_BLOCK_VARS: usize = 10;
 
 /// Gates per batch: a power of two with room for the pad gate, at least 64.
 pub(crate) fn batch_size(gates: usize) -> usize {
@@ -107,6 +109,10 @@ pub(crate) struct Prover {
     pad_v: [u64; 8],
     /// Eq weight of every (u byte, v byte) pattern pair over the high variables.
     buckets: Vec<u64>,
+    /// The eq weights over the variables above the current round's: those
+    /// of `tau[3..]` in the byte rounds, then each round's table round
+    /// weights, derived from the previous ones without multiplications.
+    w: Vec<u64>,
     pad_weight: u64,
     /// Folded tables once the byte rounds are over.
     u: Vec<u64>,
@@ -124,17 +130,22 @@ impl Prover {
         pad_v[7] = v_pad;
         let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
         let mut buckets = vec![0u64; PATTERNS * PATTERNS];
-        let blocks = 2 * n / 8;
-        for b in 0..blocks {
-            if b == pad_block {
-                continue;
+        // eight blocks per word; both halves of the tables use the same weights
+        for (i, (&uw, &vw)) in ubits.iter().zip(&vbits).enumerate() {
+            let ws = &ehi[(8 * i) % ehi.len()..][..8];
+            for (k, &wt) in ws.iter().enumerate() {
+                let (ub, vb) = ((uw >> (8 * k)) & 0xff, (vw >> (8 * k)) & 0xff);
+                buckets[(ub << 8 | vb) as usize] ^= wt;
             }
-            buckets[byte(&ubits, b) << 8 | byte(&vbits, b)] ^= ehi[b % ehi.len()];
         }
+        // the pad block's bit pattern went in above; take it out again
+        let pad_weight = ehi[pad_block % ehi.len()];
+        buckets[byte(&ubits, pad_block) << 8 | byte(&vbits, pad_block)] ^= pad_weight;
         Prover {
             n,
             m,
-            pad_weight: ehi[pad_block % ehi.len()],
+            pad_weight,
+            w: ehi,
             tau,
             rs: Vec::new(),
             ubits,
@@ -196,12 +207,9 @@ impl Prover {
     }
 
     fn table_round(&self, t: usize) -> [u64; 3] {
-        let weights = if t + 1 < self.m {
-            gf64::eq_table(&self.tau[t + 1..])
-        } else {
-            vec![1]
-        };
-        let [q0, q1, c2] = gf64::quad_sums(&self.u, &self.v, &weights);
+        // the weights are eq(tau[t + 1..], .) (just [1] in the last two rounds)
+        debug_assert_eq!(self.w.len(), 1 << (self.m - 1).saturating_sub(t + 1));
+        let [q0, q1, c2] = gf64::quad_sums(&self.u, &self.v, &self.w);
         coefficients(q0, q1, c2)
     }
 
@@ -214,22 +222,22 @@ impl Prover {
             let blocks = 2 * self.n / 8;
             let pad_block = self.n / 8 - 1;
             let table = |bits: &[u64], pad: &[u64; 8], rs: &[u64]| -> Vec<u64> {
-                (0..blocks)
-                    .map(|b| {
-                        if b == pad_block {
-                            fold_block(pad, rs)[0]
-                        } else {
-                            tu[byte(bits, b)]
-                        }
-                    })
-                    .collect()
+                let mut out = Vec::with_capacity(blocks);
+                for &wd in bits {
+                    out.extend((0..8).map(|k| tu[((wd >> (8 * k)) & 0xff) as usize]));
+                }
+                out[pad_block] = fold_block(pad, rs)[0];
+                out
             };
             self.u = table(&self.ubits, &self.pad_u, &self.rs);
             self.v = table(&self.vbits, &self.pad_v, &self.rs);
             self.buckets = Vec::new();
         } else if t > BLOCK_BITS {
-            self.u = gf64::fold(&self.u, r);
-            self.v = gf64::fold(&self.v, r);
+            gf64::fold_in_place(&mut self.u, r);
+            gf64::fold_in_place(&mut self.v, r);
+        }
+        if t >= BLOCK_BITS {
+            gf64::eq_drop_first(&mut self.w);
         }
     }
 }
@@ -241,10 +249,22 @@ impl Prover {
 /// A verifier's share of the claim is this for its `c` bits at `tau`
 /// (`n` entries), and the value it reveals is this for its `u` or `v` at `r`.
 pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) -> u64 {
-    let eh = gf64::eq_table(&point[BLOCK_BITS..]);
-    let mut acc = vec![0u64; PATTERNS];
-    for (b, &w) in eh.iter().enumerate() {
-        acc[byte(bits, b)] ^= w;
+    // eq(high, b) = eq(low part, b mod 2^k) eq(rest, b >> k): the weights
+    // are made one block of 2^k at a time (same products as the whole
+    // table, without writing and faulting in megabytes of it)
+    let high = &point[BLOCK_BITS..];
+    let (elo, ehi) = high.split_at(high.len().min(EXT_BLOCK_VARS));
+    let (elo, ehi) = (gf64::eq_table(elo), gf64::eq_table(ehi));
+    let mut eh = vec![0u64; elo.len()];
+    let mut acc = [0u64; PATTERNS];
+    for (&x, words) in ehi.iter().zip(bits.chunks(elo.len() / 8)) {
+        eh.copy_from_slice(&elo);
+        gf64::scale(&mut eh, x);
+        for (&wd, ws) in words.iter().zip(eh.chunks_exact(8)) {
+            for (k, &w) in ws.iter().enumerate() {
+                acc[((wd >> (8 * k)) & 0xff) as usize] ^= w;
+            }
+        }
     }
     gf64::dot(&acc, &pattern_values(&point[..BLOCK_BITS])) ^ gf64::mul(pad, gf64::eq_at(point, pad_at))
 }
@@ -283,27 +303,45 @@ pub(crate) fn round_checks(q: &[[u64; 3]], claim0: u64, tau: &[u64], rs: &[u64])
     (zeros, claim, k)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gf64::tests::rng;
+/// One batch of random AND relations with everything the prover and both
+/// verifiers need, run in one process: the unit tests and the benchmark
+/// (`benches/gf64.rs`, through a hidden re-export in `lib.rs`).
+#[doc(hidden)]
+pub struct LocalBatch {
+    n: usize,
+    u: Vec<u64>,
+    v: Vec<u64>,
+    c1: Vec<u64>,
+    c2: Vec<u64>,
+    u_pad: u64,
+    v_pad: u64,
+    rho: u64,
+    pad_c2: u64,
+    tau: Vec<u64>,
+    rs: Vec<u64>,
+    /// `V1`'s shares of the `q_t`.
+    share1: Vec<[u64; 3]>,
+}
 
-    /// Runs prover and both verifiers locally on `gates` random AND
-    /// relations (with `wrong` gates flipped in `c`); returns whether the
-    /// verifiers accept.
-    fn run(gates: usize, wrong: &[usize], lie_round: Option<usize>, seed: u64) -> bool {
-        let mut r = rng(seed);
+impl LocalBatch {
+    /// `gates` random AND gates (xorshift from `seed`), with the gates in
+    /// `wrong` flipped in `c`.
+    pub fn random(gates: usize, wrong: &[usize], seed: u64) -> LocalBatch {
+        let mut s = seed | 1;
+        let mut r = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
         let n = batch_size(gates);
         let words = n / 64;
         let bits = |r: &mut dyn FnMut() -> u64| -> Vec<u64> {
             let mut v: Vec<u64> = (0..words).map(|_| r()).collect();
             // gates >= `gates` are zero
             for (w, x) in v.iter_mut().enumerate() {
-                for b in 0..64 {
-                    if w * 64 + b >= gates {
-                        *x &= !(1u64 << b);
-                    }
-                }
+                let live = gates.saturating_sub(w * 64).min(64);
+                *x &= if live == 64 { !0 } else { (1u64 << live) - 1 };
             }
             v
         };
@@ -315,35 +353,100 @@ mod tests {
         // c split into V1 and V2 shares
         let c2: Vec<u64> = (0..words).map(|_| r()).collect();
         let c1: Vec<u64> = c.iter().zip(&c2).map(|(a, b)| a ^ b).collect();
-        let u = [xa.clone(), ya.clone()].concat();
-        let v = [yb.clone(), xb.clone()].concat();
         let (u_pad, v_pad, rho) = (r(), r(), r());
-        let pad_c2 = gf64::mul(u_pad, v_pad) ^ rho;
         let m = (2 * n).trailing_zeros() as usize;
-        let tau: Vec<u64> = (0..m - 1).map(|_| r()).collect();
-        let rs: Vec<u64> = (0..m).map(|_| r()).collect();
-        let mut p = Prover::new(u.clone(), v.clone(), n, u_pad, v_pad, tau.clone());
-        let (mut q1, mut q2) = (Vec::new(), Vec::new());
-        for (t, &rt) in rs.iter().enumerate() {
+        LocalBatch {
+            n,
+            u: [xa.clone(), ya.clone()].concat(),
+            v: [yb, xb].concat(),
+            c1,
+            c2,
+            u_pad,
+            v_pad,
+            rho,
+            pad_c2: gf64::mul(u_pad, v_pad) ^ rho,
+            tau: (0..m - 1).map(|_| r()).collect(),
+            rs: (0..m).map(|_| r()).collect(),
+            share1: (0..m).map(|_| [r(), r(), r()]).collect(),
+        }
+    }
+
+    /// The messages (the prover's: `V2`'s shares of the `q_t`, with the
+    /// middle coefficient of round `lie_round` flipped; then each
+    /// verifier's extension, last-claim share and zero-shares) and whether
+    /// both verifiers accept. Also checks that the prover's folded tables
+    /// end at the extensions the verifiers reveal.
+    pub fn prove_and_verify(&self, lie_round: Option<usize>) -> (Vec<u64>, bool) {
+        let n = self.n;
+        let mut p = Prover::new(
+            self.u.clone(),
+            self.v.clone(),
+            n,
+            self.u_pad,
+            self.v_pad,
+            self.tau.clone(),
+        );
+        let mut q2 = Vec::with_capacity(self.rs.len());
+        for (t, &rt) in self.rs.iter().enumerate() {
             let q = p.round();
-            let share1 = [r(), r(), r()];
-            let mut share2 = [q[0] ^ share1[0], q[1] ^ share1[1], q[2] ^ share1[2]];
+            let s1 = self.share1[t];
+            let mut s2 = [q[0] ^ s1[0], q[1] ^ s1[1], q[2] ^ s1[2]];
             if lie_round == Some(t) {
-                share2[1] ^= 1;
+                s2[1] ^= 1;
             }
-            q1.push(share1);
-            q2.push(share2);
+            q2.push(s2);
             p.bind(rt);
         }
-        let cl1 = extension(&c1, &tau, n - 1, rho);
-        let cl2 = extension(&c2, &tau, n - 1, pad_c2);
-        let (z1, f1, k) = round_checks(&q1, cl1, &tau, &rs);
-        let (z2, f2, _) = round_checks(&q2, cl2, &tau, &rs);
-        let ue = extension(&u, &rs, n - 1, u_pad);
-        let ve = extension(&v, &rs, n - 1, v_pad);
-        // the prover's folded tables end at the extensions
-        assert_eq!((p.u[0], p.v[0]), (ue, ve));
-        z1 == z2 && f1 ^ f2 == gf64::mul(k, gf64::mul(ue, ve))
+        let cl1 = extension(&self.c1, &self.tau, n - 1, self.rho);
+        let cl2 = extension(&self.c2, &self.tau, n - 1, self.pad_c2);
+        let (z1, f1, k) = round_checks(&self.share1, cl1, &self.tau, &self.rs);
+        let (z2, f2, _) = round_checks(&q2, cl2, &self.tau, &self.rs);
+        let ue = extension(&self.u, &self.rs, n - 1, self.u_pad);
+        let ve = extension(&self.v, &self.rs, n - 1, self.v_pad);
+        assert_eq!((p.u[0], p.v[0]), (ue, ve), "the folded tables end at the extensions");
+        let ok = z1 == z2 && f1 ^ f2 == gf64::mul(k, gf64::mul(ue, ve));
+        let msgs = [q2.concat(), vec![ue, f1], z1, vec![ve, f2], z2].concat();
+        (msgs, ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A digest of a batch's proof messages (FNV-1a over the words).
+    fn digest(q: &[u64]) -> u64 {
+        q.iter()
+            .fold(0xcbf2_9ce4_8422_2325, |h, &w| (h ^ w).wrapping_mul(0x100_0000_01b3))
+    }
+
+    /// The proof messages are those of the first implementation (one field
+    /// product and one reduction at a time), bit for bit: the faster kernels
+    /// and the reordered sums must not change the protocol.
+    #[test]
+    fn proof_messages_are_unchanged() {
+        let got: Vec<(usize, u64, u64)> = [(1, 1), (1000, 2), (70_000, 3), (1 << 18, 4)]
+            .into_iter()
+            .map(|(gates, seed)| {
+                let (q, ok) = LocalBatch::random(gates, &[], seed).prove_and_verify(None);
+                assert!(ok);
+                (gates, seed, digest(&q))
+            })
+            .collect();
+        let want = [
+            (1, 1, 12313572411818989200),
+            (1000, 2, 15556264956165704336),
+            (70_000, 3, 9008046434272668837),
+            (1 << 18, 4, 13073234168309200616),
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// Runs prover and both verifiers locally on `gates` random AND
+    /// relations (with `wrong` gates flipped in `c`); returns whether the
+    /// verifiers accept.
+    fn run(gates: usize, wrong: &[usize], lie_round: Option<usize>, seed: u64) -> bool {
+        LocalBatch::random(gates, wrong, seed).prove_and_verify(lie_round).1
     }
 
     #[test]

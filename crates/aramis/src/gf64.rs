@@ -7,14 +7,13 @@
 //! 128-bit products.
 //!
 //! The field of the distributed zero-knowledge proofs of the Boolean
-//! domain's AND gates (`dzkp.rs`). The vector operations below run the
-//! carry-less products in blocks through the executor's kernel (PCLMULQDQ
-//! when present) and reduce afterwards.
+//! domain's AND gates (`dzkp.rs`). The vector operations below are the
+//! executor's `kernel::Gf64`: AVX-512 VPCLMULQDQ (four products per
+//! instruction, reduced in the vector registers) when the CPU has it, the
+//! block kernels (PCLMULQDQ or portable) otherwise; both give the same
+//! elements.
 
-use cryptflow_exec::kernel::{clmul_pairs, clmul_portable, clmul_scalar, clmul_xor_sum};
-
-/// Block length of the vector operations (two scratch buffers on the stack).
-const BLOCK: usize = 512;
+use cryptflow_exec::kernel::{clmul_portable, gf64_reduce, Gf64};
 
 /// The low terms of the modulus: x^64 = x^4 + x^3 + x + 1.
 pub const MODULUS_LOW: u64 = 0b1_1011;
@@ -23,10 +22,7 @@ pub const MODULUS_LOW: u64 = 0b1_1011;
 /// polynomial (constant time).
 #[inline]
 pub fn reduce(lo: u64, hi: u64) -> u64 {
-    // hi * x^64 = hi * (x^4 + x^3 + x + 1); the bits shifted past x^63 come
-    // back once more (at most 4 of them, so no third round).
-    let t = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
-    lo ^ hi ^ (hi << 1) ^ (hi << 3) ^ (hi << 4) ^ t ^ (t << 1) ^ (t << 3) ^ (t << 4)
+    gf64_reduce(lo, hi)
 }
 
 /// `a * b` in GF(2^64).
@@ -38,44 +34,43 @@ pub fn mul(a: u64, b: u64) -> u64 {
 
 /// `sum_j a[j] * b[j]` in GF(2^64) (hardware carry-less products when present).
 pub fn dot(a: &[u64], b: &[u64]) -> u64 {
-    let (lo, hi) = clmul_xor_sum(a, b);
-    reduce(lo, hi)
+    Gf64::auto().dot(a, b)
 }
 
 /// `out[j] = a[j] * b[j]`.
 pub fn mul_into(a: &[u64], b: &[u64], out: &mut [u64]) {
-    assert!(a.len() == b.len() && a.len() == out.len(), "gf64: lengths differ");
-    let (mut lo, mut hi) = ([0u64; BLOCK], [0u64; BLOCK]);
-    for ((x, y), o) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
-        let k = x.len();
-        clmul_pairs(x, y, &mut lo[..k], &mut hi[..k]);
-        for j in 0..k {
-            o[j] = reduce(lo[j], hi[j]);
-        }
-    }
+    Gf64::auto().mul_into(a, b, out)
 }
 
 /// `v[j] = v[j] * s`.
 pub fn scale(v: &mut [u64], s: u64) {
-    let (mut lo, mut hi) = ([0u64; BLOCK], [0u64; BLOCK]);
-    for o in v.chunks_mut(BLOCK) {
-        let k = o.len();
-        clmul_scalar(o, s, &mut lo[..k], &mut hi[..k]);
-        for j in 0..k {
-            o[j] = reduce(lo[j], hi[j]);
-        }
-    }
+    Gf64::auto().scale(v, s)
 }
 
 /// Binds the lowest variable of a multilinear table to `r`: entry `p` of
 /// the result is `v[2p] + r (v[2p] + v[2p+1])`. `v` has even length.
 pub fn fold(v: &[u64], r: u64) -> Vec<u64> {
-    let mut d: Vec<u64> = v.chunks_exact(2).map(|c| c[0] ^ c[1]).collect();
-    scale(&mut d, r);
-    for (o, c) in d.iter_mut().zip(v.chunks_exact(2)) {
-        *o ^= c[0];
-    }
+    let mut d = v.to_vec();
+    fold_in_place(&mut d, r);
     d
+}
+
+/// [`fold`] in place: `v` becomes the folded table, half as long (no new
+/// allocation: the prover folds its tables once per round).
+pub fn fold_in_place(v: &mut Vec<u64>, r: u64) {
+    Gf64::auto().fold_in_place(v, r);
+    v.truncate(v.len() / 2);
+}
+
+/// The eq weights of `tau[1..]` from those of `tau`: entries `2j` and
+/// `2j + 1` carry the factors `1 + tau_0` and `tau_0`, which add up to 1.
+/// In place, as [`fold_in_place`] (no multiplication at all).
+pub fn eq_drop_first(e: &mut Vec<u64>) {
+    let half = e.len() / 2;
+    for p in 0..half {
+        e[p] = e[2 * p] ^ e[2 * p + 1];
+    }
+    e.truncate(half.max(1));
 }
 
 /// The table of `eq(tau, j) = prod_t (tau_t if bit t of j else 1 + tau_t)`
@@ -84,18 +79,10 @@ pub fn fold(v: &[u64], r: u64) -> Vec<u64> {
 pub fn eq_table(tau: &[u64]) -> Vec<u64> {
     let mut e = vec![0u64; 1 << tau.len()];
     e[0] = 1;
-    let (mut lo, mut hi) = ([0u64; BLOCK], [0u64; BLOCK]);
+    let gf = Gf64::auto();
     for (t, &x) in tau.iter().enumerate() {
-        let len = 1 << t;
-        let (a, b) = e.split_at_mut(len);
-        for (ac, bc) in a.chunks_mut(BLOCK).zip(b[..len].chunks_mut(BLOCK)) {
-            let k = ac.len();
-            clmul_scalar(ac, x, &mut lo[..k], &mut hi[..k]);
-            for j in 0..k {
-                bc[j] = reduce(lo[j], hi[j]);
-                ac[j] ^= bc[j]; // e (1 + x) = e + e x
-            }
-        }
+        let (a, b) = e.split_at_mut(1 << t);
+        gf.eq_expand(a, &mut b[..1 << t], x); // e (1 + x) = e + e x
     }
     e
 }
@@ -104,44 +91,10 @@ pub fn eq_table(tau: &[u64]) -> Vec<u64> {
 /// `(sum_p w u_2p v_2p, sum_p w u_2p+1 v_2p+1, sum_p w (u_2p + u_2p+1)(v_2p + v_2p+1))`,
 /// the values at 0 and 1 and the leading coefficient of
 /// `sum_p w (u_2p + X du)(v_2p + X dv)`. `w.len()` divides the pair count.
+/// The pairs that share a weight are added before it multiplies them, and
+/// the sums reduced once (`Gf64::quad_sums`).
 pub fn quad_sums(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
-    const B: usize = BLOCK / 2;
-    assert!(u.len() == v.len() && u.len().is_multiple_of(2), "gf64: lengths differ");
-    let pairs = u.len() / 2;
-    assert!(
-        !w.is_empty() && pairs.is_multiple_of(w.len()),
-        "gf64: weights do not divide the pairs"
-    );
-    let (mut x, mut y) = ([0u64; 3 * B], [0u64; 3 * B]);
-    let (mut lo, mut hi, mut pr) = ([0u64; 3 * B], [0u64; 3 * B], [0u64; B]);
-    let mut acc = [(0u64, 0u64); 3];
-    let mut p0 = 0;
-    while p0 < pairs {
-        // a block that stays inside one period of the weights
-        let k = B.min(pairs - p0).min(w.len() - p0 % w.len());
-        for j in 0..k {
-            let (u0, u1) = (u[2 * (p0 + j)], u[2 * (p0 + j) + 1]);
-            let (v0, v1) = (v[2 * (p0 + j)], v[2 * (p0 + j) + 1]);
-            (x[j], x[B + j], x[2 * B + j]) = (u0, u1, u0 ^ u1);
-            (y[j], y[B + j], y[2 * B + j]) = (v0, v1, v0 ^ v1);
-        }
-        let ws = &w[p0 % w.len()..p0 % w.len() + k];
-        for (c, a) in acc.iter_mut().enumerate() {
-            let r = c * B..c * B + k;
-            clmul_pairs(&x[r.clone()], &y[r.clone()], &mut lo[r.clone()], &mut hi[r.clone()]);
-            for j in 0..k {
-                pr[j] = reduce(lo[c * B + j], hi[c * B + j]);
-            }
-            let (l, h) = clmul_xor_sum(ws, &pr[..k]);
-            *a = (a.0 ^ l, a.1 ^ h);
-        }
-        p0 += k;
-    }
-    [
-        reduce(acc[0].0, acc[0].1),
-        reduce(acc[1].0, acc[1].1),
-        reduce(acc[2].0, acc[2].1),
-    ]
+    Gf64::auto().quad_sums(u, v, w)
 }
 
 /// `eq(tau, j)` for one index `j`.

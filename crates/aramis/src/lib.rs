@@ -60,6 +60,10 @@ pub mod trunc;
 
 pub use bilinear::{Bilinear, Conv, Gemm};
 pub use cheat::{Cheat, Deviation, Step};
+/// The AND-gate proofs run locally (prover and both verifiers in one
+/// process), for the benchmark `benches/gf64.rs`; not an API.
+#[doc(hidden)]
+pub use dzkp::LocalBatch;
 pub use error::{AramisError, Result};
 pub use party::{Aramis, Counters};
 pub use share::{lift, sx, AuthShare, RShare};

@@ -18,7 +18,10 @@
 //!
 //! Carry-less multiplication (for GF(2^64) arithmetic in the malicious
 //! protocols) uses PCLMULQDQ when present, a constant-time shift-and-xor
-//! loop otherwise ([`clmul_xor_sum`]).
+//! loop otherwise ([`clmul_xor_sum`]). The GF(2^64) vector operations of
+//! the Boolean proofs ([`Gf64`]) run on AVX-512 VPCLMULQDQ where the CPU
+//! has it (four products per instruction, reduced in the vector
+//! registers) and through those block kernels otherwise.
 //!
 //! All `unsafe` code is in `simd.rs`.
 
@@ -27,7 +30,7 @@ mod simd;
 mod wide;
 
 use rayon::prelude::*;
-use simd::{Avx512, Pclmul};
+use simd::{Avx512, Pclmul, Vpclmul};
 use std::sync::OnceLock;
 pub use wide::{gemm_u128_with, U128Kernel};
 
@@ -366,6 +369,14 @@ pub fn clmul_portable(a: u64, b: u64) -> (u64, u64) {
 /// when the CPU has it, [`clmul_portable`] otherwise.
 pub fn clmul_xor_sum(a: &[u64], b: &[u64]) -> (u64, u64) {
     assert_eq!(a.len(), b.len(), "clmul: lengths differ");
+    if let Some(v) = Gf64::auto().hw {
+        return v.clmul_xor_sum(a, b);
+    }
+    clmul_xor_sum_scalar(a, b)
+}
+
+/// [`clmul_xor_sum`] without VPCLMULQDQ.
+fn clmul_xor_sum_scalar(a: &[u64], b: &[u64]) -> (u64, u64) {
     static HW: OnceLock<Option<Pclmul>> = OnceLock::new();
     match HW.get_or_init(Pclmul::detect) {
         Some(p) => p.clmul_xor_sum(a, b),
@@ -405,5 +416,306 @@ pub fn clmul_scalar(a: &[u64], s: u64, lo: &mut [u64], hi: &mut [u64]) {
                 (lo[j], hi[j]) = clmul_portable(a[j], s);
             }
         }
+    }
+}
+
+/// Reduces the 128-bit polynomial `hi x^64 + lo` modulo the GF(2^64)
+/// pentanomial x^64 + x^4 + x^3 + x + 1 (constant time).
+#[inline]
+pub fn gf64_reduce(lo: u64, hi: u64) -> u64 {
+    // hi x^64 = hi (x^4 + x^3 + x + 1); the bits shifted past x^63 come
+    // back once more (at most 4 of them, so no third round).
+    let t = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
+    lo ^ hi ^ (hi << 1) ^ (hi << 3) ^ (hi << 4) ^ t ^ (t << 1) ^ (t << 3) ^ (t << 4)
+}
+
+/// Scratch length of the block kernels below (on the stack).
+const GF_BLOCK: usize = 512;
+
+/// The GF(2^64) vector operations of the Boolean proofs (field
+/// GF(2)\[x\] / (x^64 + x^4 + x^3 + x + 1)), on one implementation:
+/// AVX-512 VPCLMULQDQ with the reduction in the vector registers, or the
+/// block kernels ([`clmul_pairs`]: PCLMULQDQ or the portable loop) with a
+/// scalar reduction per product. Both give the same field elements.
+#[derive(Clone, Copy, Debug)]
+pub struct Gf64 {
+    hw: Option<Vpclmul>,
+}
+
+impl Gf64 {
+    /// VPCLMULQDQ when the CPU has it (detected once), the block kernels
+    /// otherwise.
+    pub fn auto() -> Gf64 {
+        static HW: OnceLock<Option<Vpclmul>> = OnceLock::new();
+        Gf64 {
+            hw: *HW.get_or_init(Vpclmul::detect),
+        }
+    }
+
+    /// The VPCLMULQDQ kernels, if the CPU has them.
+    pub fn vpclmul() -> Option<Gf64> {
+        Vpclmul::detect().map(|v| Gf64 { hw: Some(v) })
+    }
+
+    /// The block kernels (PCLMULQDQ or portable, one reduction per product):
+    /// the reference the vector kernels are tested and benchmarked against.
+    pub fn blocks() -> Gf64 {
+        Gf64 { hw: None }
+    }
+
+    /// Whether this runs the VPCLMULQDQ kernels.
+    pub fn is_vector(self) -> bool {
+        self.hw.is_some()
+    }
+
+    /// `out[j] = a[j] * b[j]`.
+    pub fn mul_into(self, a: &[u64], b: &[u64], out: &mut [u64]) {
+        assert!(a.len() == b.len() && a.len() == out.len(), "gf64: lengths differ");
+        if let Some(v) = self.hw {
+            return v.mul(Some(a), Some(b), 0, out);
+        }
+        let (mut lo, mut hi) = ([0u64; GF_BLOCK], [0u64; GF_BLOCK]);
+        for ((x, y), o) in a.chunks(GF_BLOCK).zip(b.chunks(GF_BLOCK)).zip(out.chunks_mut(GF_BLOCK)) {
+            let k = x.len();
+            clmul_pairs(x, y, &mut lo[..k], &mut hi[..k]);
+            for j in 0..k {
+                o[j] = gf64_reduce(lo[j], hi[j]);
+            }
+        }
+    }
+
+    /// `v[j] = v[j] * s`.
+    pub fn scale(self, v: &mut [u64], s: u64) {
+        if let Some(hw) = self.hw {
+            return hw.mul(None, None, s, v);
+        }
+        let (mut lo, mut hi) = ([0u64; GF_BLOCK], [0u64; GF_BLOCK]);
+        for o in v.chunks_mut(GF_BLOCK) {
+            let k = o.len();
+            clmul_scalar(o, s, &mut lo[..k], &mut hi[..k]);
+            for j in 0..k {
+                o[j] = gf64_reduce(lo[j], hi[j]);
+            }
+        }
+    }
+
+    /// One level of an eq table: `b[j] = a[j] * x`, then `a[j] += b[j]`
+    /// (`a (1 + x)`).
+    pub fn eq_expand(self, a: &mut [u64], b: &mut [u64], x: u64) {
+        assert_eq!(a.len(), b.len(), "gf64: lengths differ");
+        if let Some(v) = self.hw {
+            return v.eq_expand(a, b, x);
+        }
+        let (mut lo, mut hi) = ([0u64; GF_BLOCK], [0u64; GF_BLOCK]);
+        for (ac, bc) in a.chunks_mut(GF_BLOCK).zip(b.chunks_mut(GF_BLOCK)) {
+            let k = ac.len();
+            clmul_scalar(ac, x, &mut lo[..k], &mut hi[..k]);
+            for j in 0..k {
+                bc[j] = gf64_reduce(lo[j], hi[j]);
+                ac[j] ^= bc[j];
+            }
+        }
+    }
+
+    /// Binds the lowest variable of the multilinear table `v` (even length)
+    /// to `r`, in place: `v[p] = v[2p] + r (v[2p] + v[2p+1])` for
+    /// `p < v.len() / 2`; the upper half is left as scratch.
+    pub fn fold_in_place(self, v: &mut [u64], r: u64) {
+        assert!(v.len().is_multiple_of(2), "gf64: odd table");
+        if let Some(hw) = self.hw {
+            return hw.fold_in_place(v, r);
+        }
+        let (mut d, mut lo, mut hi) = ([0u64; GF_BLOCK], [0u64; GF_BLOCK], [0u64; GF_BLOCK]);
+        for p0 in (0..v.len() / 2).step_by(GF_BLOCK) {
+            let k = GF_BLOCK.min(v.len() / 2 - p0);
+            for j in 0..k {
+                d[j] = v[2 * (p0 + j)] ^ v[2 * (p0 + j) + 1];
+            }
+            clmul_scalar(&d[..k], r, &mut lo[..k], &mut hi[..k]);
+            // entry p is written after entries 2p, 2p + 1 (>= p) were read
+            for j in 0..k {
+                v[p0 + j] = v[2 * (p0 + j)] ^ gf64_reduce(lo[j], hi[j]);
+            }
+        }
+    }
+
+    /// `sum_j a[j] b[j]`, reduced once.
+    pub fn dot(self, a: &[u64], b: &[u64]) -> u64 {
+        assert_eq!(a.len(), b.len(), "gf64: lengths differ");
+        let (lo, hi) = match self.hw {
+            Some(v) => v.clmul_xor_sum(a, b),
+            None => clmul_xor_sum_scalar(a, b),
+        };
+        gf64_reduce(lo, hi)
+    }
+
+    /// For the pairs `(u_2p, u_2p+1)`, `(v_2p, v_2p+1)` and weights
+    /// `w[p mod w.len()]` (`w.len()` divides the pair count):
+    /// `[sum_p w u_2p v_2p, sum_p w u_2p+1 v_2p+1, sum_p w (u_2p + u_2p+1)(v_2p + v_2p+1)]`.
+    /// The pairs that share a weight are summed unreduced and reduced once
+    /// before the weight multiplies them; the weighted products are summed
+    /// unreduced too (two reductions per weight instead of two per pair).
+    pub fn quad_sums(self, u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
+        assert!(u.len() == v.len() && u.len().is_multiple_of(2), "gf64: lengths differ");
+        let (pairs, period) = (u.len() / 2, w.len());
+        assert!(
+            period > 0 && pairs.is_multiple_of(period),
+            "gf64: weights do not divide the pairs"
+        );
+        let (mut acc, from) = match self.hw {
+            Some(hw) => (hw.quad_sums(u, v, w), period - period % 8),
+            None => ([(0, 0); 3], 0),
+        };
+        let rest = quad_sums_blocks(u, v, w, from);
+        for (a, r) in acc.iter_mut().zip(rest) {
+            *a = (a.0 ^ r.0, a.1 ^ r.1);
+        }
+        acc.map(|(lo, hi)| gf64_reduce(lo, hi))
+    }
+}
+
+/// The unreduced sums of [`Gf64::quad_sums`] over the weight positions
+/// `from..w.len()`, by the block kernels.
+fn quad_sums_blocks(u: &[u64], v: &[u64], w: &[u64], from: usize) -> [(u64, u64); 3] {
+    const B: usize = GF_BLOCK / 2;
+    let period = w.len();
+    let reps = u.len() / 2 / period;
+    let (mut x, mut y) = ([0u64; B], [0u64; B]);
+    let (mut lo, mut hi) = ([0u64; B], [0u64; B]);
+    let mut acc = [(0u64, 0u64); 3];
+    for p0 in (from..period).step_by(B) {
+        let k = B.min(period - p0);
+        for (c, a) in acc.iter_mut().enumerate() {
+            // class c of positions p0.. summed over the repetitions
+            let (mut sl, mut sh) = ([0u64; B], [0u64; B]);
+            for i in 0..reps {
+                for j in 0..k {
+                    let q = 2 * (p0 + j + i * period);
+                    (x[j], y[j]) = match c {
+                        0 => (u[q], v[q]),
+                        1 => (u[q + 1], v[q + 1]),
+                        _ => (u[q] ^ u[q + 1], v[q] ^ v[q + 1]),
+                    };
+                }
+                clmul_pairs(&x[..k], &y[..k], &mut lo[..k], &mut hi[..k]);
+                for j in 0..k {
+                    sl[j] ^= lo[j];
+                    sh[j] ^= hi[j];
+                }
+            }
+            for j in 0..k {
+                x[j] = gf64_reduce(sl[j], sh[j]);
+            }
+            let (l, h) = clmul_xor_sum_scalar(&w[p0..p0 + k], &x[..k]);
+            *a = (a.0 ^ l, a.1 ^ h);
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod gf64_tests {
+    use super::{clmul_portable, gf64_reduce, Gf64};
+
+    fn words(len: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s
+            })
+            .collect()
+    }
+
+    /// One product at a time: the reference.
+    fn mul(a: u64, b: u64) -> u64 {
+        let (lo, hi) = clmul_portable(a, b);
+        gf64_reduce(lo, hi)
+    }
+
+    /// The block kernels and, where the CPU has them, the VPCLMULQDQ ones.
+    fn kernels() -> Vec<Gf64> {
+        [Some(Gf64::blocks()), Gf64::vpclmul()].into_iter().flatten().collect()
+    }
+
+    const LENS: [usize; 13] = [0, 1, 2, 3, 5, 7, 8, 9, 16, 17, 31, 100, 1000];
+
+    #[test]
+    fn reduction_matches_the_modulus() {
+        // x^127 = x^63 (x^4 + x^3 + x + 1) = x^67 + x^66 + x^64 + x^63, and
+        // x^67 + x^66 + x^64 = x^7 + x^5 + x^3 + x^2 + x + 1
+        assert_eq!(gf64_reduce(0, 1 << 63), 1 << 63 | 0b1010_1111);
+        assert_eq!(gf64_reduce(0, 1), 0b1_1011);
+        assert_eq!(mul(1 << 63, 2), 0b1_1011);
+    }
+
+    #[test]
+    fn element_wise_kernels_match_the_reference() {
+        for (i, &n) in LENS.iter().enumerate() {
+            let (a, b) = (words(n, 3 * i as u64 + 1), words(n, 3 * i as u64 + 2));
+            let s = words(1, i as u64 + 99)[0];
+            for k in kernels() {
+                let mut out = vec![0; n];
+                k.mul_into(&a, &b, &mut out);
+                assert!((0..n).all(|j| out[j] == mul(a[j], b[j])), "mul_into {n} {k:?}");
+                let mut v = a.clone();
+                k.scale(&mut v, s);
+                assert!((0..n).all(|j| v[j] == mul(a[j], s)), "scale {n} {k:?}");
+                let (mut x, mut y) = (a.clone(), vec![0; n]);
+                k.eq_expand(&mut x, &mut y, s);
+                assert!(
+                    (0..n).all(|j| y[j] == mul(a[j], s) && x[j] == a[j] ^ y[j]),
+                    "eq_expand {n}"
+                );
+                let want = (0..n).fold(0, |acc, j| acc ^ mul(a[j], b[j]));
+                assert_eq!(k.dot(&a, &b), want, "dot {n} {k:?}");
+                // fold: `n` pairs
+                let t = [a.clone(), b.clone()].concat();
+                let mut f = t.clone();
+                k.fold_in_place(&mut f, s);
+                assert!(
+                    (0..n).all(|p| f[p] == t[2 * p] ^ mul(s, t[2 * p] ^ t[2 * p + 1])),
+                    "fold {n} {k:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quad_sums_match_the_reference() {
+        for period in [1, 3, 5, 8, 9, 16, 17, 24, 100] {
+            for reps in [1, 2, 3] {
+                let pairs = period * reps;
+                let seed = (period * 10 + reps) as u64;
+                let (u, v, w) = (
+                    words(2 * pairs, seed),
+                    words(2 * pairs, seed + 1),
+                    words(period, seed + 2),
+                );
+                let mut want = [0u64; 3];
+                for p in 0..pairs {
+                    let wp = w[p % period];
+                    let (u0, u1, v0, v1) = (u[2 * p], u[2 * p + 1], v[2 * p], v[2 * p + 1]);
+                    want[0] ^= mul(wp, mul(u0, v0));
+                    want[1] ^= mul(wp, mul(u1, v1));
+                    want[2] ^= mul(wp, mul(u0 ^ u1, v0 ^ v1));
+                }
+                for k in kernels() {
+                    assert_eq!(k.quad_sums(&u, &v, &w), want, "{period} x {reps} {k:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_kernels_are_found_where_the_cpu_has_them() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            Gf64::auto().is_vector(),
+            is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("vpclmulqdq")
+        );
+        assert!(!Gf64::blocks().is_vector());
     }
 }

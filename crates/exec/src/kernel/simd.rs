@@ -421,3 +421,305 @@ unsafe fn clmul_xor_sum_pclmul(a: &[u64], b: &[u64]) -> (u64, u64) {
     _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, acc);
     (out[0], out[1])
 }
+
+/// Proof that the running CPU has AVX-512 F and VPCLMULQDQ (four 64 x 64
+/// carry-less products per instruction): the GF(2^64) vector kernels of
+/// [`super::Gf64`], which reduce by the pentanomial x^64 + x^4 + x^3 + x + 1
+/// in the vector registers.
+#[derive(Clone, Copy, Debug)]
+pub struct Vpclmul(());
+
+impl Vpclmul {
+    pub fn detect() -> Option<Vpclmul> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("vpclmulqdq") {
+                return Some(Vpclmul(()));
+            }
+        }
+        None
+    }
+
+    /// `out[j] = a[j] * b[j]` (or `a[j] * s` when `b` is `None`) in
+    /// GF(2^64). `out` may be `a` itself (`None` for `a`: in place).
+    pub fn mul(self, a: Option<&[u64]>, b: Option<&[u64]>, s: u64, out: &mut [u64]) {
+        let n = out.len();
+        assert!(
+            a.is_none_or(|a| a.len() == n) && b.is_none_or(|b| b.len() == n),
+            "gf64: lengths differ"
+        );
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` exists only if `detect` found avx512f and
+        // vpclmulqdq; the assert gives every slice `n` elements.
+        unsafe {
+            let ap = a.map_or(out.as_ptr(), |a| a.as_ptr());
+            gf_mul_vp(n, ap, b.map(|b| b.as_ptr()), s, out.as_mut_ptr())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}{s}{out:?}")
+    }
+
+    /// `b[j] = a[j] * x; a[j] += b[j]` (one level of an eq table).
+    pub fn eq_expand(self, a: &mut [u64], b: &mut [u64], x: u64) {
+        assert_eq!(a.len(), b.len(), "gf64: lengths differ");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul`; `a` and `b` are distinct `&mut` slices of
+        // the same length.
+        unsafe {
+            gf_eq_expand_vp(a.len(), a.as_mut_ptr(), b.as_mut_ptr(), x)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}{x}")
+    }
+
+    /// `v[p] = v[2p] + r (v[2p] + v[2p+1])` for `p < v.len() / 2`.
+    pub fn fold_in_place(self, v: &mut [u64], r: u64) {
+        assert!(v.len().is_multiple_of(2), "gf64: odd table");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul`; the callee reads and writes inside `v`.
+        unsafe {
+            gf_fold_vp(v.len() / 2, v.as_mut_ptr(), r)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{v:?}{r}")
+    }
+
+    /// XOR over `j` of the 128-bit carry-less products `a[j] * b[j]`.
+    pub fn clmul_xor_sum(self, a: &[u64], b: &[u64]) -> (u64, u64) {
+        assert_eq!(a.len(), b.len(), "clmul: lengths differ");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul`.
+        unsafe {
+            clmul_xor_sum_vp(a.len(), a.as_ptr(), b.as_ptr())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{a:?}{b:?}")
+    }
+
+    /// The unreduced sums of [`super::Gf64::quad_sums`] over the positions
+    /// `p < 8 * (w.len() / 8)` of the weight period (the caller adds the
+    /// rest): for each class `c` (pair products at 0, at 1, of the
+    /// differences), `sum_p w_p * reduce(sum_i prod_c(p + i w.len()))`.
+    pub fn quad_sums(self, u: &[u64], v: &[u64], w: &[u64]) -> [(u64, u64); 3] {
+        let (pairs, period) = (u.len() / 2, w.len());
+        assert!(
+            u.len() == v.len() && period > 0 && pairs.is_multiple_of(period) && u.len().is_multiple_of(2),
+            "gf64: quad_sums shapes"
+        );
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `mul`; the callee reads pairs `p + i * period` for
+        // `p < period - period % 8`, `i < pairs / period`: below `pairs`.
+        unsafe {
+            quad_sums_vp(pairs / period, period, u.as_ptr(), v.as_ptr(), w.as_ptr())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{u:?}{v:?}{w:?}")
+    }
+}
+
+/// The mask of the first `k <= 8` lanes.
+#[cfg(target_arch = "x86_64")]
+fn lanes(k: usize) -> __mmask8 {
+    (0xffu16 >> (8 - k.min(8))) as __mmask8
+}
+
+/// Reduces eight 128-bit polynomials `hi x^64 + lo` modulo the field
+/// polynomial (as `gf64::reduce`): `x^64 = x^4 + x^3 + x + 1`, and the at
+/// most four bits that shifts past x^63 come back once more through `t`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn reduce8(lo: __m512i, hi: __m512i) -> __m512i {
+    const XOR3: i32 = 0x96;
+    let t = _mm512_ternarylogic_epi64::<XOR3>(
+        _mm512_srli_epi64::<63>(hi),
+        _mm512_srli_epi64::<61>(hi),
+        _mm512_srli_epi64::<60>(hi),
+    );
+    // (hi + t)(1 + x + x^3 + x^4): the shifts are linear, so t rides along
+    let g = _mm512_xor_si512(hi, t);
+    let x = _mm512_ternarylogic_epi64::<XOR3>(lo, g, _mm512_slli_epi64::<1>(g));
+    _mm512_ternarylogic_epi64::<XOR3>(x, _mm512_slli_epi64::<3>(g), _mm512_slli_epi64::<4>(g))
+}
+
+/// The reduced products of eight lanes: even lanes by one instruction, odd
+/// lanes by another, re-interleaved into (low, high) words.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+#[inline]
+fn mul8(a: __m512i, b: __m512i) -> __m512i {
+    let even = _mm512_clmulepi64_epi128::<0x00>(a, b);
+    let odd = _mm512_clmulepi64_epi128::<0x11>(a, b);
+    reduce8(_mm512_unpacklo_epi64(even, odd), _mm512_unpackhi_epi64(even, odd))
+}
+
+/// XOR of the four 128-bit lanes, as (low, high).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn xor_lanes(x: __m512i) -> (u64, u64) {
+    let mut w = [0u64; 8];
+    // SAFETY: `w` holds 64 bytes.
+    unsafe { _mm512_storeu_si512(w.as_mut_ptr().cast(), x) };
+    (w[0] ^ w[2] ^ w[4] ^ w[6], w[1] ^ w[3] ^ w[5] ^ w[7])
+}
+
+/// # Safety
+/// The CPU must support avx512f and vpclmulqdq; `a`, `out` (and `b` if
+/// some) must be valid for `n` elements; `a` may equal `out`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn gf_mul_vp(n: usize, a: *const u64, b: Option<*const u64>, s: u64, out: *mut u64) {
+    let sv = _mm512_set1_epi64(s as i64);
+    for j in (0..n).step_by(8) {
+        let m = lanes(n - j);
+        // SAFETY: the masked lanes are below `n`; masked-off ones are not
+        // touched. Each block is read before it is written.
+        unsafe {
+            let x = _mm512_maskz_loadu_epi64(m, a.add(j).cast());
+            let y = match b {
+                Some(b) => _mm512_maskz_loadu_epi64(m, b.add(j).cast()),
+                None => sv,
+            };
+            _mm512_mask_storeu_epi64(out.add(j).cast(), m, mul8(x, y));
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support avx512f and vpclmulqdq; `a` and `b` must be valid,
+/// non-overlapping, for `n` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn gf_eq_expand_vp(n: usize, a: *mut u64, b: *mut u64, x: u64) {
+    let xv = _mm512_set1_epi64(x as i64);
+    for j in (0..n).step_by(8) {
+        let m = lanes(n - j);
+        // SAFETY: the masked lanes are below `n`.
+        unsafe {
+            let e = _mm512_maskz_loadu_epi64(m, a.add(j).cast());
+            let ex = mul8(e, xv);
+            _mm512_mask_storeu_epi64(b.add(j).cast(), m, ex);
+            _mm512_mask_storeu_epi64(a.add(j).cast(), m, _mm512_xor_si512(e, ex));
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support avx512f and vpclmulqdq; `v` must be valid for
+/// `2 * half` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn gf_fold_vp(half: usize, v: *mut u64, r: u64) {
+    let rv = _mm512_set1_epi64(r as i64);
+    let even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    let odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+    for p in (0..half).step_by(8) {
+        let k = (half - p).min(8);
+        // SAFETY: reads entries 2p .. 2p + 2k < 2 half, writes p .. p + k.
+        // In place: block p reads [2p, 2p + 16) before writing [p, p + 8),
+        // and later blocks read from 2(p + 8) >= p + 8 on, so no entry is
+        // read after it is overwritten.
+        unsafe {
+            let x0 = _mm512_maskz_loadu_epi64(lanes(2 * k), v.add(2 * p).cast());
+            let x1 = _mm512_maskz_loadu_epi64(lanes((2 * k).saturating_sub(8)), v.add(2 * p + 8).cast());
+            let e = _mm512_permutex2var_epi64(x0, even, x1);
+            let o = _mm512_permutex2var_epi64(x0, odd, x1);
+            let f = _mm512_xor_si512(e, mul8(_mm512_xor_si512(e, o), rv));
+            _mm512_mask_storeu_epi64(v.add(p).cast(), lanes(k), f);
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support avx512f and vpclmulqdq; `a` and `b` must be valid
+/// for `n` elements.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn clmul_xor_sum_vp(n: usize, a: *const u64, b: *const u64) -> (u64, u64) {
+    let mut acc = _mm512_setzero_si512();
+    for j in (0..n).step_by(8) {
+        let m = lanes(n - j);
+        // SAFETY: the masked lanes are below `n` (masked-off lanes are 0
+        // and add nothing).
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_epi64(m, a.add(j).cast()),
+                _mm512_maskz_loadu_epi64(m, b.add(j).cast()),
+            )
+        };
+        let p = _mm512_xor_si512(
+            _mm512_clmulepi64_epi128::<0x00>(x, y),
+            _mm512_clmulepi64_epi128::<0x11>(x, y),
+        );
+        acc = _mm512_xor_si512(acc, p);
+    }
+    xor_lanes(acc)
+}
+
+/// Eight weight positions per step, as two halves of four pairs (one pair
+/// per 128-bit lane, so the pair's two entries are the lane's two words and
+/// need no shuffling). The products of the `reps` pairs that share a weight
+/// are XORed unreduced, reduced once, and multiplied by the weight with the
+/// result left unreduced.
+///
+/// # Safety
+/// The CPU must support avx512f and vpclmulqdq; `u` and `v` must be valid
+/// for `2 * reps * period` elements and `w` for `period`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+unsafe fn quad_sums_vp(reps: usize, period: usize, u: *const u64, v: *const u64, w: *const u64) -> [(u64, u64); 3] {
+    let z = _mm512_setzero_si512();
+    let mut acc = [z; 3];
+    // within each 128-bit lane: swap the two words
+    let swap = |x: __m512i| _mm512_shuffle_epi32::<0x4e>(x);
+    let dup_a = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
+    let dup_b = _mm512_set_epi64(7, 7, 6, 6, 5, 5, 4, 4);
+    let mix = _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0);
+    for p in (0..period - period % 8).step_by(8) {
+        // s[h][c]: class c of positions p + 4h .. p + 4h + 4, one per lane
+        let mut s = [[z; 3]; 2];
+        for i in 0..reps {
+            for (h, sh) in s.iter_mut().enumerate() {
+                let at = 2 * (p + 4 * h + i * period);
+                // SAFETY: pairs p + 4h + i period .. + 4 are below
+                // reps * period since p + 8 <= period.
+                let (x, y) = unsafe {
+                    (
+                        _mm512_loadu_si512(u.add(at).cast()),
+                        _mm512_loadu_si512(v.add(at).cast()),
+                    )
+                };
+                sh[0] = _mm512_xor_si512(sh[0], _mm512_clmulepi64_epi128::<0x00>(x, y));
+                sh[1] = _mm512_xor_si512(sh[1], _mm512_clmulepi64_epi128::<0x11>(x, y));
+                let (dx, dy) = (_mm512_xor_si512(x, swap(x)), _mm512_xor_si512(y, swap(y)));
+                sh[2] = _mm512_xor_si512(sh[2], _mm512_clmulepi64_epi128::<0x00>(dx, dy));
+            }
+        }
+        // SAFETY: p + 8 <= period.
+        let w8 = unsafe { _mm512_loadu_si512(w.add(p).cast()) };
+        // lane l of half h: (class 0, class 1) of position p + 4h + l,
+        // weighted by w[p + 4h + l] (the low word of the weight lane)
+        for (h, dup) in [dup_a, dup_b].into_iter().enumerate() {
+            let r01 = reduce8(
+                _mm512_unpacklo_epi64(s[h][0], s[h][1]),
+                _mm512_unpackhi_epi64(s[h][0], s[h][1]),
+            );
+            let wd = _mm512_permutexvar_epi64(dup, w8);
+            acc[0] = _mm512_xor_si512(acc[0], _mm512_clmulepi64_epi128::<0x00>(r01, wd));
+            acc[1] = _mm512_xor_si512(acc[1], _mm512_clmulepi64_epi128::<0x01>(r01, wd));
+        }
+        // lane l: class 2 of positions p + l and p + 4 + l
+        let r2 = reduce8(
+            _mm512_unpacklo_epi64(s[0][2], s[1][2]),
+            _mm512_unpackhi_epi64(s[0][2], s[1][2]),
+        );
+        let wm = _mm512_permutexvar_epi64(mix, w8);
+        let w2 = _mm512_xor_si512(
+            _mm512_clmulepi64_epi128::<0x00>(r2, wm),
+            _mm512_clmulepi64_epi128::<0x11>(r2, wm),
+        );
+        acc[2] = _mm512_xor_si512(acc[2], w2);
+    }
+    [xor_lanes(acc[0]), xor_lanes(acc[1]), xor_lanes(acc[2])]
+}
