@@ -20,9 +20,12 @@
 //! # Construction
 //!
 //! SPDZ-wise replicated secret sharing over Z_2^128 (arithmetic in `u128`,
-//! values sign-extended from Z_2^64): every secret `x` is held as replicated
+//! values sign-extended from Z_2^64): a secret `x` is held as replicated
 //! shares of `x` and of `alpha * x`, `alpha` a random shared MAC key never
-//! opened. Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer
+//! opened; products whose results need no MAC (linear layers before their
+//! truncation, the daBit's products) are logged instead and checked at the
+//! checkpoint against one authenticated operand by Freivalds' weighting
+//! ([`bilinear`]). Chida et al. CRYPTO 2018 §3 ported to rings with SPDZ2k (Cramer
 //! et al. CRYPTO 2018 §3); Boolean values (comparisons) are XOR-shared
 //! packed bits with semi-honest AND gates, each proved at the next
 //! checkpoint by a distributed zero-knowledge proof over GF(2^64) (Boneh et
