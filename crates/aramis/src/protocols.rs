@@ -317,7 +317,7 @@ impl Aramis {
     /// Secure evaluation of a bilinear map over Z_2^128 (a ring GEMM or a
     /// convolution with the weights as second operand), `[f(x, y)]` with its
     /// MAC: [`Aramis::mul_bilinear_values`], then the MAC by one elementwise
-    /// product by `[alpha]` ([`Aramis::authenticate`], 1 round, 16 bytes per
+    /// product by `[alpha]` (`authenticate`, 1 round, 16 bytes per
     /// party and output element). `y`'s MAC is not used and may be empty.
     pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
         let v = self.mul_bilinear_values(x, &y.v, map)?;

@@ -1,7 +1,7 @@
 //! The Boolean domain of the comparisons: replicated XOR-sharings of packed
 //! bits with semi-honest AND gates (Araki et al. CCS 2016: one bit per gate
 //! and party), every one of which is proved correct at the next checkpoint
-//! by a distributed zero-knowledge proof ([`crate::dzkp`]).
+//! by a distributed zero-knowledge proof (`dzkp.rs`).
 //!
 //! Sharings are made from **pair-known bits**: a bit of a share component,
 //! or of the stream `k_j`, is known to both holders of component `j`, so the
@@ -216,7 +216,7 @@ impl Aramis {
     }
 
     /// Proves every logged AND gate to its two verifiers and verifies the
-    /// other two parties' gates ([`crate::dzkp`]): the three proofs run side
+    /// other two parties' gates (`dzkp.rs`): the three proofs run side
     /// by side, `2m + 3` rounds for `2^(m-1)` gates. Flags `CHK_AND` unless
     /// all checks this party makes pass; clears the log.
     pub(crate) fn and_proofs(&mut self) -> Result<()> {
