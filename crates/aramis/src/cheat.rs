@@ -10,17 +10,17 @@
 //! | --- | --- | --- | --- | --- |
 //! | `FlipBit` | first message sent in the step (component, hash or reshare) | first reshare | first component | first message of the MAC check (coin opening) |
 //! | `InconsistentShare` | owner: gives the two receivers different components; receiver: keeps a component different from the one the other holder has | uses a local copy of its `x` component differing from the other holder's | idem (sends it in the opening) | idem for the output value (enters the check and the release) |
-//! | `AddError(e)` | `+e` on the `[alpha * x]` product's reshare | `+e` on the value product's reshare (additive attack) | `+e` on the component it sends | `+e` on the check's `alpha * w` reshare |
-//! | `Lie(e)` | receiver: false cross-check hash; owner: `+e` on the last MAC reshare element | `+e` on the MAC half of the reshare (tag forgery) | coordinated lie: `+e` on the component and on the hashed component | release senders: `+e` on the released component / hash; output receiver: coordinated lie in the check's zero-test opening |
+//! | `AddError(e)` | `+e` on the `[alpha * x]` product's reshare (inputs with MAC) | `+e` on the value product's reshare (additive attack) | `+e` on the component it sends | `+e` on the check's `alpha * w` reshare |
+//! | `Lie(e)` | receiver: false cross-check hash; owner: `+e` on the last MAC reshare element | mul: `+e` on the MAC half of the reshare (tag forgery); bilinear: `+e` on its share of the layer's check at the checkpoint | coordinated lie: `+e` on the component and on the hashed component | release senders: `+e` on the released component / hash; output receiver: coordinated lie in the check's zero-test opening |
 //!
 //! The steps added for truncation and comparisons:
 //!
 //! | deviation | trunc | bitgen | cmp-chain | select | cmp-open |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the first daBit component | first AND message | first reshare | first component of the opening |
+//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the daBit's anchors `b_0`, `b_2` | first AND message | first reshare | first component of the opening |
 //! | `InconsistentShare` | uses a mask component differing from the other holder's | flips bit L of element 0 in its copy of its component | flips an `x` bit where its AND message depends on it | as mul | sends a component differing from its copy |
-//! | `AddError(e)` | `+e` on the opened component | `+e` on the first daBit XOR product | flips a bit of its first AND message | as mul | `+e` on the opened component |
-//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the daBit MAC reshare | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul | coordinated lie on component and hash |
+//! | `AddError(e)` | `+e` on the opened component | `+e` on the daBit's first product (`b_0 b_1`) | flips a bit of its first AND message | as mul | `+e` on the opened component |
+//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the anchors' MAC reshare | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul | coordinated lie on component and hash |
 //!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no
@@ -33,7 +33,7 @@ pub enum Step {
     Input,
     /// [`crate::Aramis::mul`].
     Mul,
-    /// [`crate::Aramis::mul_bilinear`].
+    /// [`crate::Aramis::mul_bilinear`] / [`crate::Aramis::mul_bilinear_values`].
     Bilinear,
     /// [`crate::Aramis::open_all`] / [`crate::Aramis::open_to`].
     Open,
