@@ -24,6 +24,7 @@ use crate::party::{
 use crate::share::{lift, sx, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
+use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
 fn add_assign(z: &mut [u128], y: &[u128]) {
@@ -225,12 +226,14 @@ impl Aramis {
             let c2: Vec<u128> = (0..n)
                 .map(|j| sx(x[j]).wrapping_sub(c0[j]).wrapping_sub(c1[j]))
                 .collect();
-            let mut second = c2.clone();
-            if n > 0 && self.fire_inconsistent() {
-                second[0] = second[0].wrapping_add(1);
-            }
+            // (a copy only when the cheat hook fires)
+            let second = (n > 0 && self.fire_inconsistent()).then(|| {
+                let mut s = c2.clone();
+                s[0] = s[0].wrapping_add(1);
+                s
+            });
             self.send_u128s(r1, &c2)?;
-            self.send_u128s(r2, &second)?;
+            self.send_u128s(r2, second.as_ref().unwrap_or(&c2))?;
             if own_round {
                 self.tick();
             }
@@ -250,14 +253,17 @@ impl Aramis {
             if own_round {
                 self.tick();
             }
-            let mut claimed = c2.clone();
-            if n > 0 {
-                let e = self.fire_lie();
-                claimed[0] = claimed[0].wrapping_add(e);
-            }
-            self.send(other, digest(b"input", &u128s_to_bytes(&claimed)).to_vec())?;
-            let theirs = self.recv_hash(other)?;
             let mine = digest(b"input", &u128s_to_bytes(&c2));
+            let e = if n > 0 { self.fire_lie() } else { 0 };
+            let claimed = if e == 0 {
+                mine
+            } else {
+                let mut c = c2.clone();
+                c[0] = c[0].wrapping_add(e);
+                digest(b"input", &u128s_to_bytes(&c))
+            };
+            self.send(other, claimed.to_vec())?;
+            let theirs = self.recv_hash(other)?;
             self.flag(CHK_INPUT, Aramis::ct_eq_hash(&mine, &theirs));
             if me == r1 {
                 RShare { a: own, b: c2 }
@@ -293,13 +299,13 @@ impl Aramis {
             )));
         }
         let n = x.len();
-        let mut xv = x.v.clone();
+        let mut xv = Cow::Borrowed(&x.v);
         // The cheat needs an element where a different x component changes
         // this party's product (y_i + y_(i+1) != 0); a product by zero
         // components leaves every message unchanged, so it waits.
         if let Some(j) = (0..n).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
             if self.fire_inconsistent() {
-                xv.a[j] = xv.a[j].wrapping_add(1);
+                xv.to_mut().a[j] = xv.a[j].wrapping_add(1);
             }
         }
         let mut z = mul_local(&xv, &y.v);
@@ -345,9 +351,9 @@ impl Aramis {
         y.check("bilinear rhs")?;
         map.check_lens(x.len(), y.len())?;
         let out_len = map.lens().2;
-        let mut xv = x.v.clone();
+        let mut xv = Cow::Borrowed(&x.v);
         if !xv.is_empty() && self.fire_inconsistent() {
-            xv.a[0] = xv.a[0].wrapping_add(1);
+            xv.to_mut().a[0] = xv.a[0].wrapping_add(1);
         }
         let ysum: Vec<u128> = y.a.iter().zip(&y.b).map(|(p, q)| p.wrapping_add(*q)).collect();
         let mut z = map.eval(&xv.a, &ysum);
@@ -462,9 +468,9 @@ impl Aramis {
     pub fn open_all(&mut self, x: &AuthShare) -> Result<Vec<u64>> {
         self.enter(Step::Open)?;
         x.check("open")?;
-        let mut xv = x.v.clone();
+        let mut xv = Cow::Borrowed(&x.v);
         if !xv.is_empty() && self.fire_inconsistent() {
-            xv.a[0] = xv.a[0].wrapping_add(1);
+            xv.to_mut().a[0] = xv.a[0].wrapping_add(1);
         }
         let e_add = self.fire_add_error();
         let e_lie = self.fire_lie();
@@ -479,9 +485,9 @@ impl Aramis {
         check_party(to)?;
         self.enter(Step::Open)?;
         x.check("open")?;
-        let mut xv = x.v.clone();
+        let mut xv = Cow::Borrowed(&x.v);
         if !xv.is_empty() && self.fire_inconsistent() {
-            xv.a[0] = xv.a[0].wrapping_add(1);
+            xv.to_mut().a[0] = xv.a[0].wrapping_add(1);
         }
         let e = self.fire_add_error().wrapping_add(self.fire_lie());
         let r = self.open_to_raw(to, &xv, e, CHK_OPEN, false)?;
