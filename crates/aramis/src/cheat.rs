@@ -8,8 +8,8 @@
 //!
 //! | deviation | input | mul / bilinear | open | output |
 //! | --- | --- | --- | --- | --- |
-//! | `FlipBit` | first message sent in the step (component, hash or reshare) | first reshare | first component | first message of the MAC check (coin opening) |
-//! | `InconsistentShare` | owner: gives the two receivers different components; receiver: keeps a component different from the one the other holder has | uses a local copy of its `x` component differing from the other holder's | idem (sends it in the opening) | idem for the output value (enters the check and the release) |
+//! | `FlipBit` | first message sent in the step (component, hash or reshare; not the weights owner's single component, whose change is a different input) | first reshare | first component | first message of the MAC check (coin opening) |
+//! | `InconsistentShare` | owner: gives the two receivers different components (weights: keeps a copy different from the one it sent); receiver: keeps a component different from the one the other holder has | uses a local copy of its `x` component differing from the other holder's | idem (sends it in the opening) | idem for the output value (enters the check and the release) |
 //! | `AddError(e)` | `+e` on the `[alpha * x]` product's reshare (inputs with MAC) | `+e` on the value product's reshare (additive attack) | `+e` on the component it sends | `+e` on the check's `alpha * w` reshare |
 //! | `Lie(e)` | receiver: false cross-check hash; owner: `+e` on the last MAC reshare element | mul: `+e` on the MAC half of the reshare (tag forgery); bilinear: `+e` on its share of the layer's check at the checkpoint | coordinated lie: `+e` on the component and on the hashed component | release senders: `+e` on the released component / hash; output receiver: coordinated lie in the check's zero-test opening |
 //!

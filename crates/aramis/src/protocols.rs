@@ -163,7 +163,7 @@ impl Aramis {
     /// Cost: 2 rounds; the owner sends `2n` elements, every party `n`
     /// elements of the MAC product (16 bytes each) and each receiver one hash.
     pub fn input(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<AuthShare> {
-        let v = self.input_components(owner, values, n, false)?;
+        let v = self.input_components(owner, values, n)?;
         let me = self.id();
         let mut z = self.alpha_local(&v);
         add_assign(&mut z, &self.zero_share(n));
@@ -177,14 +177,53 @@ impl Aramis {
         Ok(x)
     }
 
-    /// [`Aramis::input`] without the MAC, for a tensor that only ever enters
-    /// as the second operand of [`Aramis::mul_bilinear`] (weights), whose
-    /// check uses that operand's value shares alone; the receivers'
-    /// cross-check is the same. Cost: 2 rounds; the owner sends `2n`
-    /// elements and each receiver one hash. [`Aramis::authenticate_values`]
-    /// adds the MAC later if another op needs it.
+    /// Shares `n` elements owned by `owner` without MACs, for a tensor that
+    /// only ever enters as the second operand of [`Aramis::mul_bilinear`]
+    /// (weights), whose check uses that operand's value shares alone
+    /// ([`Aramis::authenticate_values`] adds the MAC later if another op
+    /// needs it). Component `owner` comes from the stream `k_owner` (owner
+    /// and `prev(owner)`), component `owner+2` is 0, and the owner sends
+    /// component `owner+1 = x - c_owner` to its only other holder,
+    /// `next(owner)` (as the semi-honest input does): each receiver misses a
+    /// uniform component, and since every sent component has a single
+    /// receiver, the owner cannot hand the honest parties inconsistent
+    /// copies (a copy it keeps itself that differs is an inconsistent share,
+    /// caught by the checks of the products that use it). Cost: 1 round,
+    /// `n` elements of 16 bytes sent by the owner.
     pub fn input_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
-        self.input_components(owner, values, n, true)
+        check_party(owner)?;
+        self.enter(Step::Input)?;
+        let me = self.id();
+        self.tick();
+        let fire = |a: &mut Aramis, v: &mut [u128]| {
+            if !v.is_empty() && a.fire_inconsistent() {
+                v[0] = v[0].wrapping_add(1);
+            }
+        };
+        if me == owner {
+            let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
+            if x.len() != n {
+                return Err(AramisError::Shape(format!(
+                    "input has {} elements, expected {n}",
+                    x.len()
+                )));
+            }
+            let c = gen_u128(self.p.prg_prev(), n);
+            let mut d: Vec<u128> = (0..n).map(|j| sx(x[j]).wrapping_sub(c[j])).collect();
+            // Not through `send`: a flipped bit here would only change the
+            // owner's input consistently, which no protocol can detect.
+            self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
+            fire(self, &mut d);
+            Ok(RShare { a: c, b: d })
+        } else if me == prev(owner) {
+            let mut c = gen_u128(self.p.prg_next(), n);
+            fire(self, &mut c);
+            Ok(RShare { a: vec![0; n], b: c })
+        } else {
+            let mut d = self.recv_u128s(owner, n)?;
+            fire(self, &mut d);
+            Ok(RShare { a: d, b: vec![0; n] })
+        }
     }
 
     /// The MAC of a sharing from [`Aramis::input_values`] (`Step::Input`):
@@ -198,16 +237,9 @@ impl Aramis {
         Ok(x)
     }
 
-    /// Round 1 of the input and the receivers' cross-check; the cross-check
-    /// gets a round of its own when `own_round` (else it shares the MAC
-    /// product's round).
-    fn input_components(
-        &mut self,
-        owner: PartyId,
-        values: Option<&[u64]>,
-        n: usize,
-        own_round: bool,
-    ) -> Result<RShare> {
+    /// Round 1 of the input and the receivers' cross-check (which shares
+    /// the MAC product's round).
+    fn input_components(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
         check_party(owner)?;
         self.enter(Step::Input)?;
         let me = self.id();
@@ -234,9 +266,6 @@ impl Aramis {
             });
             self.send_u128s(r1, &c2)?;
             self.send_u128s(r2, second.as_ref().unwrap_or(&c2))?;
-            if own_round {
-                self.tick();
-            }
             RShare { a: c0, b: c1 }
         } else {
             let own = if me == r1 {
@@ -248,11 +277,8 @@ impl Aramis {
             if n > 0 && self.fire_inconsistent() {
                 c2[0] = c2[0].wrapping_add(1);
             }
-            // Round 2 (with the MAC product unless `own_round`): cross-check.
+            // Round 2 (no tick: same step as the MAC product): cross-check.
             let other = if me == r1 { r2 } else { r1 };
-            if own_round {
-                self.tick();
-            }
             let mine = digest(b"input", &u128s_to_bytes(&c2));
             let e = if n > 0 { self.fire_lie() } else { 0 };
             let claimed = if e == 0 {

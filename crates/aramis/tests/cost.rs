@@ -126,7 +126,7 @@ fn costs_per_element() {
         );
     }
     assert_eq!(input, (80 * n + 64, 2));
-    assert_eq!(input_values, (32 * n + 64, 2));
+    assert_eq!(input_values, (16 * n, 1));
     assert_eq!(mul, (96 * n, 1));
     assert_eq!(bil, (96 * n, 2));
     assert_eq!(bil_verify, (96 * n + 390, 7));
