@@ -4,10 +4,12 @@
 //! Same roles and the same fixed-point arithmetic as the semi-honest `3pc`
 //! backend (`cryptflow_mpc::backend`): party 0 shares the weights, party 1
 //! the input and alone receives the output, party 2 helps. Every tensor is an
-//! [`AuthShare`] (value and MAC over Z_2^128). Ops map onto the Aramis
-//! protocols: inputs with the receivers' cross-check, `mul_bilinear` for
-//! Conv/MatMul, `mul`, `trunc`, `relu`/`max_pairwise` (DReLU by masked
-//! opening), layout ops locally on the four components, and `output_to`
+//! [`AuthShare`] (value and MAC over Z_2^128; weights and Conv/MatMul
+//! results without MAC). Ops map onto the Aramis protocols: the data input
+//! with the receivers' cross-check, the weights by `input_values`,
+//! `mul_bilinear_values` + `trunc_values` for Conv/MatMul, `mul`, `trunc`,
+//! `relu`/`max_pairwise` (DReLU by masked opening), layout ops locally on
+//! the four components, and `output_to`
 //! (MAC check of everything computed, then release to the data owner).
 //! A checkpoint (`verify`) also runs whenever the sharings awaiting the
 //! batched check exceed [`VERIFY_EVERY_ELEMENTS`], which bounds the memory
