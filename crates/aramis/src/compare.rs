@@ -78,8 +78,9 @@ impl Aramis {
     /// the Boolean domain. `b = b_0 ^ b_1 ^ b_2` takes two element-wise
     /// products, `u = b_0 + b_1 - 2 b_0 b_1` and `b = u + b_2 - 2 u b_2`, each
     /// checked at the next checkpoint against one authenticated operand
-    /// (`[alpha b_0]`, `[alpha b_2]`, one reshare for both): 64 bytes per
-    /// bit and party.
+    /// (`[alpha b_0]`, `[alpha b_2]`, one reshare for both); `b_0 b_1`,
+    /// which P0 knows, is P0's input to P1. Over the three parties:
+    /// 96 (anchors) + 16 (`b_0 b_1`) + 48 (`u b_2`) = 160 bytes per bit.
     fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, RShare)> {
         let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
         let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
@@ -111,7 +112,13 @@ impl Aramis {
         // share is caught even where the product it anchors is by 0)
         let macs = self.authenticated(RShare::concat(&[&s[0], &s[2]]))?;
         let (a0, a2) = (macs.slice(0..n), macs.slice(n..2 * n));
-        let z1 = self.bilinear_raw(&a0, &s[1], Box::new(Hadamard { n }))?;
+        // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
+        // like an input, to P1 alone (16 B per bit instead of a reshare by
+        // all three), and the claim checks it like any product
+        let b01: Option<Vec<u128>> =
+            (id == 0).then(|| own.iter().zip(&next_bits).map(|(p, q)| (p * q) as u128).collect());
+        let z1 = self.input_one_receiver(0, b01.as_deref(), n)?;
+        self.claim(Box::new(Hadamard { n }), &a0, &s[1], &z1, 0);
         let u = s[0].add(&s[1]).sub(&z1.mul_const(2));
         let z2 = self.bilinear_raw(&a2, &u, Box::new(Hadamard { n }))?;
         let b = u.add(&s[2]).sub(&z2.mul_const(2));

@@ -193,6 +193,22 @@ impl Aramis {
     pub fn input_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
         check_party(owner)?;
         self.enter(Step::Input)?;
+        if let Some(x) = values {
+            if x.len() != n {
+                return Err(AramisError::Shape(format!(
+                    "input has {} elements, expected {n}",
+                    x.len()
+                )));
+            }
+        }
+        let wide = values.map(lift);
+        self.input_one_receiver(owner, wide.as_deref(), n)
+    }
+
+    /// The sharing of [`Aramis::input_values`] for elements of Z_2^128,
+    /// inside the current step (also the daBit's product that P0 alone
+    /// can compute).
+    pub(crate) fn input_one_receiver(&mut self, owner: PartyId, values: Option<&[u128]>, n: usize) -> Result<RShare> {
         let me = self.id();
         self.tick();
         let fire = |a: &mut Aramis, v: &mut [u128]| {
@@ -209,7 +225,7 @@ impl Aramis {
                 )));
             }
             let c = gen_u128(self.p.prg_prev(), n);
-            let mut d: Vec<u128> = (0..n).map(|j| sx(x[j]).wrapping_sub(c[j])).collect();
+            let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
             // Not through `send`: a flipped bit here would only change the
             // owner's input consistently, which no protocol can detect.
             self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
@@ -388,14 +404,19 @@ impl Aramis {
         let v = self.reshare(z, out_len)?;
         // a `Lie` here is a false share of this layer's check
         let lie = self.fire_lie();
+        self.claim(map, x, y, &v, lie);
+        Ok(v)
+    }
+
+    /// Logs the claim `z = f(x, y)` for the next checkpoint's check.
+    pub(crate) fn claim(&mut self, map: Box<dyn Bilinear>, x: &AuthShare, y: &RShare, z: &RShare, lie: u128) {
         self.layers.push(LayerClaim {
             map,
             xm: x.m.clone(),
             yv: y.clone(),
-            zv: v.clone(),
+            zv: z.clone(),
             lie,
         });
-        Ok(v)
     }
 
     // ---- openings -----------------------------------------------------------
