@@ -12,17 +12,7 @@ use cryptflow_aramis::LocalBatch;
 use cryptflow_exec::kernel::Gf64;
 use std::time::Duration;
 
-fn values(len: usize, seed: u64) -> Vec<u64> {
-    let mut s = seed | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        })
-        .collect()
-}
+use cryptflow_exec::testdata::words as values;
 
 /// Batches of 2^20 and 2^22 gates (2^20 - 1 real ones and the pad).
 fn dzkp(c: &mut Criterion) {

@@ -267,16 +267,8 @@ mod tests {
     use cryptflow_ir::ConvParams;
 
     fn rng(seed: u64) -> impl FnMut() -> u128 {
-        let mut s = seed | 1;
-        move || {
-            let mut w = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
-            };
-            (w() as u128) << 64 | w() as u128
-        }
+        let mut g = cryptflow_exec::testdata::Xorshift::new(seed | 1);
+        move || g.next_u128()
     }
 
     /// `<u, v> = <r ⊗ s, f(x, y)>` for random operands and weights, and a

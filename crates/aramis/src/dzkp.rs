@@ -327,13 +327,8 @@ impl LocalBatch {
     /// `gates` random AND gates (xorshift from `seed`), with the gates in
     /// `wrong` flipped in `c`.
     pub fn random(gates: usize, wrong: &[usize], seed: u64) -> LocalBatch {
-        let mut s = seed | 1;
-        let mut r = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
+        let mut g = cryptflow_exec::testdata::Xorshift::new(seed | 1);
+        let mut r = move || g.next_u64();
         let n = batch_size(gates);
         let words = n / 64;
         let bits = |r: &mut dyn FnMut() -> u64| -> Vec<u64> {

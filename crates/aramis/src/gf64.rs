@@ -128,13 +128,8 @@ pub(crate) mod tests {
 
     /// Xorshift words for the field and proof tests.
     pub(crate) fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        }
+        let mut g = cryptflow_exec::testdata::Xorshift::new(seed);
+        move || g.next_u64()
     }
 
     #[test]

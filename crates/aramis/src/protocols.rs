@@ -671,13 +671,8 @@ mod tests {
 
     #[test]
     fn openings_take_their_width_on_the_wire_and_round_trip() {
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s as u128) << 64 | s.rotate_left(17) as u128
-        };
+        let mut g = cryptflow_exec::testdata::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = || g.next_u128();
         for bits in [1u32, 2, 7, 8, 9, 64, 78, 127, 128] {
             for n in [0usize, 1, 7, 8, 9, 100] {
                 let v: Vec<u128> = (0..n).map(|_| next() & width_mask(bits)).collect();

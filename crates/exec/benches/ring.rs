@@ -11,17 +11,7 @@ use cryptflow_ir::layout::ConvGeom;
 use cryptflow_ir::ConvParams;
 use std::time::Duration;
 
-fn values(len: usize, seed: u64) -> Vec<u64> {
-    let mut s = seed | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        })
-        .collect()
-}
+use cryptflow_exec::testdata::words as values;
 
 /// (m, k, n): ResNet-50 convolutions as GEMMs (out channels, patch rows,
 /// pixels) and its final dense layer at batch 1.

@@ -15,6 +15,7 @@ pub mod float;
 pub mod kernel;
 pub mod passes;
 pub mod ring;
+pub mod testdata;
 
 pub use backend::Backend;
 pub use executor::{execute, NodeEvent};

@@ -616,18 +616,7 @@ fn quad_sums_blocks(u: &[u64], v: &[u64], w: &[u64], from: usize) -> [(u64, u64)
 #[cfg(test)]
 mod gf64_tests {
     use super::{clmul_portable, gf64_reduce, Gf64};
-
-    fn words(len: usize, seed: u64) -> Vec<u64> {
-        let mut s = seed | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
-            })
-            .collect()
-    }
+    use crate::testdata::words;
 
     /// One product at a time: the reference.
     fn mul(a: u64, b: u64) -> u64 {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::ring;
+use crate::testdata::Xorshift;
 use cryptflow_ir::layout::ConvGeom;
 use cryptflow_ir::ConvParams;
 use proptest::prelude::*;
@@ -10,12 +11,10 @@ use proptest::prelude::*;
 /// for tens of thousands of elements.
 fn ring_values(len: usize, seed: u64, special: u32) -> Vec<u64> {
     const EDGE: [u64; 6] = [u64::MAX, 0, 1, 1 << 63, u64::MAX - 1, u64::MAX - 15];
-    let mut s = seed | 1;
+    let mut g = Xorshift::new(seed | 1);
     (0..len)
         .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = g.next_u64();
             if (s >> 32) & ((1 << special) - 1) == 0 {
                 EDGE[(s >> 56) as usize % EDGE.len()]
             } else {
@@ -102,17 +101,8 @@ fn u64_empty_and_degenerate_shapes() {
 /// parallel, including the few-rows and one-column cases.
 #[test]
 fn u64_past_block_edges_and_parallel() {
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = |len: usize| -> Vec<u64> {
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                s
-            })
-            .collect()
-    };
+    let mut g = Xorshift::new(0x2545_f491_4f6c_dd1d);
+    let mut rnd = |len: usize| g.words(len);
     for (m, k, n) in [
         (MC + 9, KC + 3, 37),
         (11, 2 * KC + 1, NC + 17),
@@ -185,13 +175,8 @@ fn no_simd_env_forces_portable() {
 
 #[test]
 fn carry_less_products_agree_with_the_portable_loop() {
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut r = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut g = Xorshift::new(0x2545_f491_4f6c_dd1d);
+    let mut r = || g.next_u64();
     // (x + 1)(x + 1) = x^2 + 1; x^63 * x = x^64
     assert_eq!(super::clmul_portable(3, 3), (5, 0));
     assert_eq!(super::clmul_portable(1 << 63, 2), (0, 1));
