@@ -140,13 +140,6 @@ impl Aramis {
         self.authenticated(b)
     }
 
-    /// `v` with its MAC (one product by `[alpha]`), its relation pending.
-    fn authenticated(&mut self, v: RShare) -> Result<AuthShare> {
-        let x = self.authenticate(v)?;
-        self.pending.push(x.clone());
-        Ok(x)
-    }
-
     /// `[x >= 0]` as an authenticated 0/1 value, for `|x| < 2^(bits-1)`,
     /// `2 <= bits <= 64` (values outside give a wrong bit, never a leak).
     ///

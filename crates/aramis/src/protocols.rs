@@ -147,6 +147,14 @@ impl Aramis {
         Ok(AuthShare { v, m })
     }
 
+    /// [`Aramis::authenticate`], with the result's MAC relation added to the
+    /// pending check.
+    pub(crate) fn authenticated(&mut self, v: RShare) -> Result<AuthShare> {
+        let x = self.authenticate(v)?;
+        self.pending.push(x.clone());
+        Ok(x)
+    }
+
     // ---- input ------------------------------------------------------------
 
     /// Shares `n` elements of Z_2^64 owned by party `owner` (which passes
@@ -163,99 +171,6 @@ impl Aramis {
     /// Cost: 2 rounds; the owner sends `2n` elements, every party `n`
     /// elements of the MAC product (16 bytes each) and each receiver one hash.
     pub fn input(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<AuthShare> {
-        let v = self.input_components(owner, values, n)?;
-        let me = self.id();
-        let mut z = self.alpha_local(&v);
-        add_assign(&mut z, &self.zero_share(n));
-        if me == owner && n > 0 {
-            let e = self.fire_lie();
-            z[n - 1] = z[n - 1].wrapping_add(e);
-        }
-        let m = self.reshare(z, n)?;
-        let x = AuthShare { v, m };
-        self.pending.push(x.clone());
-        Ok(x)
-    }
-
-    /// Shares `n` elements owned by `owner` without MACs, for a tensor that
-    /// only ever enters as the second operand of [`Aramis::mul_bilinear`]
-    /// (weights), whose check uses that operand's value shares alone
-    /// ([`Aramis::authenticate_values`] adds the MAC later if another op
-    /// needs it). Component `owner` comes from the stream `k_owner` (owner
-    /// and `prev(owner)`), component `owner+2` is 0, and the owner sends
-    /// component `owner+1 = x - c_owner` to its only other holder,
-    /// `next(owner)` (as the semi-honest input does): each receiver misses a
-    /// uniform component, and since every sent component has a single
-    /// receiver, the owner cannot hand the honest parties inconsistent
-    /// copies (a copy it keeps itself that differs is an inconsistent share,
-    /// caught by the checks of the products that use it). Cost: 1 round,
-    /// `n` elements of 16 bytes sent by the owner.
-    pub fn input_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
-        check_party(owner)?;
-        self.enter(Step::Input)?;
-        if let Some(x) = values {
-            if x.len() != n {
-                return Err(AramisError::Shape(format!(
-                    "input has {} elements, expected {n}",
-                    x.len()
-                )));
-            }
-        }
-        let wide = values.map(lift);
-        self.input_one_receiver(owner, wide.as_deref(), n)
-    }
-
-    /// The sharing of [`Aramis::input_values`] for elements of Z_2^128,
-    /// inside the current step (also the daBit's product that P0 alone
-    /// can compute).
-    pub(crate) fn input_one_receiver(&mut self, owner: PartyId, values: Option<&[u128]>, n: usize) -> Result<RShare> {
-        let me = self.id();
-        self.tick();
-        let fire = |a: &mut Aramis, v: &mut [u128]| {
-            if !v.is_empty() && a.fire_inconsistent() {
-                v[0] = v[0].wrapping_add(1);
-            }
-        };
-        if me == owner {
-            let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
-            if x.len() != n {
-                return Err(AramisError::Shape(format!(
-                    "input has {} elements, expected {n}",
-                    x.len()
-                )));
-            }
-            let c = gen_u128(self.p.prg_prev(), n);
-            let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
-            // Not through `send`: a flipped bit here would only change the
-            // owner's input consistently, which no protocol can detect.
-            self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
-            fire(self, &mut d);
-            Ok(RShare { a: c, b: d })
-        } else if me == prev(owner) {
-            let mut c = gen_u128(self.p.prg_next(), n);
-            fire(self, &mut c);
-            Ok(RShare { a: vec![0; n], b: c })
-        } else {
-            let mut d = self.recv_u128s(owner, n)?;
-            fire(self, &mut d);
-            Ok(RShare { a: d, b: vec![0; n] })
-        }
-    }
-
-    /// The MAC of a sharing from [`Aramis::input_values`] (`Step::Input`):
-    /// one product by `[alpha]`, 1 round, 16 bytes per element and party;
-    /// its relation joins the next check.
-    pub fn authenticate_values(&mut self, v: &RShare) -> Result<AuthShare> {
-        self.enter(Step::Input)?;
-        v.check("authenticate")?;
-        let x = self.authenticate(v.clone())?;
-        self.pending.push(x.clone());
-        Ok(x)
-    }
-
-    /// Round 1 of the input and the receivers' cross-check (which shares
-    /// the MAC product's round).
-    fn input_components(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
         check_party(owner)?;
         self.enter(Step::Input)?;
         let me = self.id();
@@ -313,7 +228,83 @@ impl Aramis {
                 RShare { a: c2, b: own }
             }
         };
-        Ok(v)
+        let mut z = self.alpha_local(&v);
+        add_assign(&mut z, &self.zero_share(n));
+        if me == owner && n > 0 {
+            let e = self.fire_lie();
+            z[n - 1] = z[n - 1].wrapping_add(e);
+        }
+        let m = self.reshare(z, n)?;
+        let x = AuthShare { v, m };
+        self.pending.push(x.clone());
+        Ok(x)
+    }
+
+    /// Shares `n` elements owned by `owner` without MACs, for a tensor that
+    /// only ever enters as the second operand of [`Aramis::mul_bilinear`]
+    /// (weights), whose check uses that operand's value shares alone
+    /// ([`Aramis::authenticate_values`] adds the MAC later if another op
+    /// needs it). Component `owner` comes from the stream `k_owner` (owner
+    /// and `prev(owner)`), component `owner+2` is 0, and the owner sends
+    /// component `owner+1 = x - c_owner` to its only other holder,
+    /// `next(owner)` (as the semi-honest input does): each receiver misses a
+    /// uniform component, and since every sent component has a single
+    /// receiver, the owner cannot hand the honest parties inconsistent
+    /// copies (a copy it keeps itself that differs is an inconsistent share,
+    /// caught by the checks of the products that use it). Cost: 1 round,
+    /// `n` elements of 16 bytes sent by the owner.
+    pub fn input_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
+        check_party(owner)?;
+        self.enter(Step::Input)?;
+        // (the length is checked on the lifted values)
+        let wide = values.map(lift);
+        self.input_one_receiver(owner, wide.as_deref(), n)
+    }
+
+    /// The sharing of [`Aramis::input_values`] for elements of Z_2^128,
+    /// inside the current step (also the daBit's product that P0 alone
+    /// can compute).
+    pub(crate) fn input_one_receiver(&mut self, owner: PartyId, values: Option<&[u128]>, n: usize) -> Result<RShare> {
+        let me = self.id();
+        self.tick();
+        let fire = |a: &mut Aramis, v: &mut [u128]| {
+            if !v.is_empty() && a.fire_inconsistent() {
+                v[0] = v[0].wrapping_add(1);
+            }
+        };
+        if me == owner {
+            let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
+            if x.len() != n {
+                return Err(AramisError::Shape(format!(
+                    "input has {} elements, expected {n}",
+                    x.len()
+                )));
+            }
+            let c = gen_u128(self.p.prg_prev(), n);
+            let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
+            // Not through `send`: a flipped bit here would only change the
+            // owner's input consistently, which no protocol can detect.
+            self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
+            fire(self, &mut d);
+            Ok(RShare { a: c, b: d })
+        } else if me == prev(owner) {
+            let mut c = gen_u128(self.p.prg_next(), n);
+            fire(self, &mut c);
+            Ok(RShare { a: vec![0; n], b: c })
+        } else {
+            let mut d = self.recv_u128s(owner, n)?;
+            fire(self, &mut d);
+            Ok(RShare { a: d, b: vec![0; n] })
+        }
+    }
+
+    /// The MAC of a sharing from [`Aramis::input_values`] (`Step::Input`):
+    /// one product by `[alpha]`, 1 round, 16 bytes per element and party;
+    /// its relation joins the next check.
+    pub fn authenticate_values(&mut self, v: &RShare) -> Result<AuthShare> {
+        self.enter(Step::Input)?;
+        v.check("authenticate")?;
+        self.authenticated(v.clone())
     }
 
     // ---- products ---------------------------------------------------------
@@ -369,9 +360,7 @@ impl Aramis {
     /// party and output element). `y`'s MAC is not used and may be empty.
     pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
         let v = self.mul_bilinear_values(x, &y.v, map)?;
-        let out = self.authenticate(v)?;
-        self.pending.push(out.clone());
-        Ok(out)
+        self.authenticated(v)
     }
 
     /// `[f(x, y)]` without a MAC (for a result that only enters a
