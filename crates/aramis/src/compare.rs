@@ -20,7 +20,7 @@
 //! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
 //! rounds `w + 4` (docs/PROTOCOLS.md).
 
-use crate::bilinear::Hadamard;
+use crate::bilinear::{Hadamard, LayerClaim};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
@@ -89,39 +89,66 @@ impl Aramis {
             own[0] += 1;
         }
         // Party i holds component i (from k_i, its `a`) and i+1 (its `b`).
-        // Sharing S_j has component j = b_j and zeros elsewhere.
+        // Sharing S_j has component j = b_j and zeros elsewhere: party `id`
+        // holds b_id in its `a` of S_id, b_(id+1) in its `b` of S_(id+1).
         let id = self.id();
-        let wide = |v: &[u64]| -> Vec<u128> { v.iter().map(|&b| b as u128).collect() };
-        let share_of = |j: usize| -> RShare {
-            if j == id {
-                RShare {
-                    a: wide(&own),
-                    b: vec![0; n],
-                }
-            } else if j == (id + 1) % 3 {
-                RShare {
-                    a: vec![0; n],
-                    b: wide(&next_bits),
-                }
+        let n0 = |j: usize| -> (Vec<u128>, Vec<u128>) {
+            let wide = |v: &[u64]| -> Vec<u128> { v.iter().map(|&b| b as u128).collect() };
+            let a = if j == id { wide(&own) } else { vec![0; n] };
+            let b = if j == (id + 1) % 3 {
+                wide(&next_bits)
             } else {
-                RShare::zeros(n)
-            }
+                vec![0; n]
+            };
+            (a, b)
         };
-        let s = [share_of(0), share_of(1), share_of(2)];
-        // (their MAC relations join the check too, so that a forged MAC
-        // share is caught even where the product it anchors is by 0)
-        let macs = self.authenticated(RShare::concat(&[&s[0], &s[2]]))?;
-        let (a0, a2) = (macs.slice(0..n), macs.slice(n..2 * n));
+        // S_0 and S_2 one after the other, for one MAC reshare; (their MAC
+        // relations join the check too, so that a forged MAC share is caught
+        // even where the product it anchors is by 0)
+        let (mut a, mut b) = n0(0);
+        let (a2, b2) = n0(2);
+        a.extend_from_slice(&a2);
+        b.extend_from_slice(&b2);
+        let mut macs = self.authenticated(RShare { a, b })?;
+        let split = |s: &mut RShare| RShare {
+            a: s.a.split_off(n),
+            b: s.b.split_off(n),
+        };
+        let anchor2 = AuthShare {
+            v: split(&mut macs.v),
+            m: split(&mut macs.m),
+        };
+        let anchor0 = macs;
+        let (a1, b1) = n0(1);
+        let s1 = RShare { a: a1, b: b1 };
         // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
         // like an input, to P1 alone (16 B per bit instead of a reshare by
         // all three), and the claim checks it like any product
         let b01: Option<Vec<u128>> =
             (id == 0).then(|| own.iter().zip(&next_bits).map(|(p, q)| (p * q) as u128).collect());
         let z1 = self.input_one_receiver(0, b01.as_deref(), n)?;
-        self.claim(Box::new(Hadamard { n }), &a0, &s[1], &z1, 0);
-        let u = s[0].add(&s[1]).sub(&z1.mul_const(2));
-        let z2 = self.bilinear_raw(&a2, &u, Box::new(Hadamard { n }))?;
-        let b = u.add(&s[2]).sub(&z2.mul_const(2));
+        // u = b_0 + b_1 - 2 b_0 b_1 (S_0 is anchor0's value)
+        let xor = |p: &RShare, q: &RShare, z: &RShare| -> RShare {
+            let f = |p: &[u128], q: &[u128], z: &[u128]| -> Vec<u128> {
+                (0..p.len())
+                    .map(|j| p[j].wrapping_add(q[j]).wrapping_sub(z[j].wrapping_mul(2)))
+                    .collect()
+            };
+            RShare {
+                a: f(&p.a, &q.a, &z.a),
+                b: f(&p.b, &q.b, &z.b),
+            }
+        };
+        let u = xor(&anchor0.v, &s1, &z1);
+        self.layers.push(LayerClaim {
+            map: Box::new(Hadamard { n }),
+            xm: anchor0.m,
+            yv: s1,
+            zv: z1,
+            lie: 0,
+        });
+        let z2 = self.bilinear_raw(&anchor2, &u, Box::new(Hadamard { n }))?;
+        let b = xor(&u, &anchor2.v, &z2);
         Ok((own, next_bits, b))
     }
 

@@ -97,8 +97,7 @@ impl Drop for Aramis {
 
 /// `n` elements of Z_2^128 from a PRG (two words each, low word first).
 pub(crate) fn gen_u128(g: &mut Prg, n: usize) -> Vec<u128> {
-    let w = g.gen_u64(2 * n);
-    w.chunks_exact(2).map(|c| c[0] as u128 | (c[1] as u128) << 64).collect()
+    g.gen_u128(n)
 }
 
 /// Domain-separated digest of a component sent in an opening.
@@ -297,10 +296,16 @@ impl Aramis {
         RShare { a, b }
     }
 
-    /// Additive zero sharing `F(k_i) - F(k_{i+1})` of `n` elements.
-    pub(crate) fn zero_share(&mut self, n: usize) -> Vec<u128> {
-        let r = self.rand_rss(n);
-        zip_sub(&r.a, &r.b)
+    /// Adds an additive zero sharing `F(k_i) - F(k_{i+1})` to `z` in place.
+    pub(crate) fn add_zero_share(&mut self, z: &mut [u128]) {
+        let mut buf = [0u128; 256];
+        for c in z.chunks_mut(buf.len()) {
+            let t = &mut buf[..c.len()];
+            self.p.prg_prev().fill_u128(t);
+            c.iter_mut().zip(t.iter()).for_each(|(v, r)| *v = v.wrapping_add(*r));
+            self.p.prg_next().fill_u128(t);
+            c.iter_mut().zip(t.iter()).for_each(|(v, r)| *v = v.wrapping_sub(*r));
+        }
     }
 
     // ---- messaging --------------------------------------------------------
@@ -350,17 +355,23 @@ impl Aramis {
     /// elements are value products, the rest MAC products (for the cheat hook).
     pub(crate) fn reshare(&mut self, z: Vec<u128>, vals: usize) -> Result<RShare> {
         let me = self.id();
-        let mut msg = z.clone();
+        let mut msg = u128s_to_bytes(&z);
+        let mut bump = |j: usize, e: u128| {
+            if e != 0 {
+                let at = &mut msg[16 * j..16 * j + 16];
+                let mut w = [0u8; 16];
+                w.copy_from_slice(at);
+                at.copy_from_slice(&u128::from_le_bytes(w).wrapping_add(e).to_le_bytes());
+            }
+        };
         if vals > 0 {
-            let e = self.fire_add_error();
-            msg[0] = msg[0].wrapping_add(e);
+            bump(0, self.fire_add_error());
         }
-        if msg.len() > vals {
-            let e = self.fire_lie();
-            msg[vals] = msg[vals].wrapping_add(e);
+        if z.len() > vals {
+            bump(vals, self.fire_lie());
         }
         self.tick();
-        self.send_u128s(prev(me), &msg)?;
+        self.send(prev(me), msg)?;
         let b = self.recv_u128s(next(me), z.len())?;
         Ok(RShare { a: z, b })
     }
@@ -418,17 +429,20 @@ impl Aramis {
     }
 }
 
-pub(crate) fn zip_sub(x: &[u128], y: &[u128]) -> Vec<u128> {
-    x.iter().zip(y).map(|(p, q)| p.wrapping_sub(*q)).collect()
+pub(crate) fn zip_add(x: &[u128], y: &[u128]) -> Vec<u128> {
+    x.iter().zip(y).map(|(p, q)| p.wrapping_add(*q)).collect()
 }
 
 /// Local 3-out-of-3 share of the product: `x_i y_i + x_i y_{i+1} + x_{i+1} y_i`.
 pub(crate) fn mul_local(x: &RShare, y: &RShare) -> Vec<u128> {
-    (0..x.len())
-        .map(|j| {
-            x.a[j]
-                .wrapping_mul(y.a[j].wrapping_add(y.b[j]))
-                .wrapping_add(x.b[j].wrapping_mul(y.a[j]))
-        })
-        .collect()
+    mul_local_iter(x, y).collect()
+}
+
+/// [`mul_local`] element by element (to fill a buffer shared with other products).
+pub(crate) fn mul_local_iter<'a>(x: &'a RShare, y: &'a RShare) -> impl Iterator<Item = u128> + 'a {
+    (0..x.len()).map(|j| {
+        x.a[j]
+            .wrapping_mul(y.a[j].wrapping_add(y.b[j]))
+            .wrapping_add(x.b[j].wrapping_mul(y.a[j]))
+    })
 }

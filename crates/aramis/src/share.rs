@@ -121,9 +121,14 @@ impl RShare {
 
     /// The sharings one after the other.
     pub fn concat(xs: &[&RShare]) -> RShare {
+        let cat = |part: fn(&RShare) -> &Vec<u128>| -> Vec<u128> {
+            let mut out = Vec::with_capacity(xs.iter().map(|x| part(x).len()).sum());
+            xs.iter().for_each(|x| out.extend_from_slice(part(x)));
+            out
+        };
         RShare {
-            a: xs.iter().flat_map(|x| x.a.iter().copied()).collect(),
-            b: xs.iter().flat_map(|x| x.b.iter().copied()).collect(),
+            a: cat(|x| &x.a),
+            b: cat(|x| &x.b),
         }
     }
 

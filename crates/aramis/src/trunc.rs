@@ -76,13 +76,21 @@ impl Aramis {
         }
         let rhi = self.authenticate(r.map(|c| c.iter().map(|v| v >> d).collect()))?;
 
-        let offset = RShare::from_public(id, &vec![1u128 << TRUNC_VALUE_BITS; n]);
-        let masked = x.add(&offset).add(&r);
+        // x + 2^36 + r, in place of r (the public offset is component 0:
+        // party 0's `a`, party 2's `b`)
+        let offset = 1u128 << TRUNC_VALUE_BITS;
+        let mut masked = r;
+        for (m, (xc, on)) in [(&mut masked.a, (&x.a, id == 0)), (&mut masked.b, (&x.b, id == 2))] {
+            let off = if on { offset } else { 0 };
+            m.iter_mut()
+                .zip(xc.iter())
+                .for_each(|(m, v)| *m = m.wrapping_add(*v).wrapping_add(off));
+        }
         let e = self.fire_add_error().wrapping_add(self.fire_lie());
         let c = self.open_all_raw(&masked, TRUNC_OPEN_BITS, e, 0, CHK_OPEN)?;
+        drop(masked);
         let sub = (1u128 << (TRUNC_VALUE_BITS - d)) + 1;
-        let pubv: Vec<u128> = c.iter().map(|&c| (c >> d).wrapping_sub(sub)).collect();
-        let out = self.public_wide(&pubv).sub(&rhi);
+        let out = self.public_minus(c.iter().map(|&c| (c >> d).wrapping_sub(sub)), &rhi);
         self.pending.push(rhi);
         Ok(out)
     }

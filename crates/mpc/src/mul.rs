@@ -59,19 +59,34 @@ where
 {
     check(x, "bilinear lhs")?;
     check(y, "bilinear rhs")?;
-    let ysum: Vec<u64> = y.a.iter().zip(&y.b).map(|(u, v)| u.wrapping_add(*v)).collect();
-    let mut z = f(&x.a, &ysum);
-    let z2 = f(&x.b, &y.a);
-    if z.len() != out_len || z2.len() != out_len {
+    let sum = |u: &[u64], v: &[u64]| -> Vec<u64> { u.iter().zip(v).map(|(p, q)| p.wrapping_add(*q)).collect() };
+    // x_i (y_i + y_(i+1)) + x_(i+1) y_i, in one evaluation where a component
+    // of y is zero: the weights' sharing (`share_input`) has one, so two of
+    // the three parties evaluate the map once (4 GEMMs instead of 6)
+    let mut z = if y.a.iter().all(|&v| v == 0) {
+        f(&x.a, &y.b)
+    } else if y.b.iter().all(|&v| v == 0) {
+        f(&sum(&x.a, &x.b), &y.a)
+    } else {
+        let mut z = f(&x.a, &sum(&y.a, &y.b));
+        let z2 = f(&x.b, &y.a);
+        if z2.len() != z.len() {
+            return Err(MpcError::Shape(format!(
+                "bilinear map returned {} elements, expected {out_len}",
+                z2.len()
+            )));
+        }
+        z.iter_mut().zip(&z2).for_each(|(p, q)| *p = p.wrapping_add(*q));
+        z
+    };
+    if z.len() != out_len {
         return Err(MpcError::Shape(format!(
             "bilinear map returned {} elements, expected {out_len}",
-            z.len().max(z2.len())
+            z.len()
         )));
     }
     let alpha = p.zero_share(out_len);
-    for j in 0..out_len {
-        z[j] = z[j].wrapping_add(z2[j]).wrapping_add(alpha[j]);
-    }
+    z.iter_mut().zip(&alpha).for_each(|(p, q)| *p = p.wrapping_add(*q));
     Ok(z)
 }
 
