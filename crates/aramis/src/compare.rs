@@ -23,7 +23,7 @@
 use crate::bilinear::{Hadamard, LayerClaim};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
-use crate::party::{Aramis, CHK_OPEN};
+use crate::party::{mul_local, Aramis, CHK_OPEN};
 use crate::share::{lift, AuthShare, RShare};
 use crate::small::{words, Bits};
 
@@ -79,8 +79,9 @@ impl Aramis {
     /// products, `u = b_0 + b_1 - 2 b_0 b_1` and `b = u + b_2 - 2 u b_2`, each
     /// checked at the next checkpoint against one authenticated operand
     /// (`[alpha b_0]`, `[alpha b_2]`, one reshare for both); `b_0 b_1`,
-    /// which P0 knows, is P0's input to P1. Over the three parties:
-    /// 96 (anchors) + 16 (`b_0 b_1`) + 48 (`u b_2`) = 160 bytes per bit.
+    /// which P0 knows, is P0's input to P1, and `u b_2`, where P0's local
+    /// share is zero, is made by P1 and P2 alone. Over the three parties:
+    /// 96 (anchors) + 16 (`b_0 b_1`) + 32 (`u b_2`) = 144 bytes per bit.
     fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, RShare)> {
         let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
         let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
@@ -124,8 +125,12 @@ impl Aramis {
         // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
         // like an input, to P1 alone (16 B per bit instead of a reshare by
         // all three), and the claim checks it like any product
-        let b01: Option<Vec<u128>> =
+        let mut b01: Option<Vec<u128>> =
             (id == 0).then(|| own.iter().zip(&next_bits).map(|(p, q)| (p * q) as u128).collect());
+        if let Some(v) = b01.as_mut().filter(|v| !v.is_empty()) {
+            // P0's additive attack: a wrong product, which its claim catches
+            v[0] = v[0].wrapping_add(self.fire_add_error());
+        }
         let z1 = self.input_one_receiver(0, b01.as_deref(), n)?;
         // u = b_0 + b_1 - 2 b_0 b_1 (S_0 is anchor0's value)
         let xor = |p: &RShare, q: &RShare, z: &RShare| -> RShare {
@@ -147,8 +152,18 @@ impl Aramis {
             zv: z1,
             lie: 0,
         });
-        let z2 = self.bilinear_raw(&anchor2, &u, Box::new(Hadamard { n }))?;
+        // u b_2: u has no component 2 and S_2 only component 2, so P0's
+        // local share of the product is zero and P1, P2 make the sharing
+        // alone (32 B instead of a 48 B reshare); checked like any product
+        let z2 = self.reshare_without_p0(mul_local(&anchor2.v, &u))?;
         let b = xor(&u, &anchor2.v, &z2);
+        self.layers.push(LayerClaim {
+            map: Box::new(Hadamard { n }),
+            xm: anchor2.m,
+            yv: u,
+            zv: z2,
+            lie: 0,
+        });
         Ok((own, next_bits, b))
     }
 

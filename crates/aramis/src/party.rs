@@ -376,6 +376,43 @@ impl Aramis {
         Ok(RShare { a: z, b })
     }
 
+    /// A replicated sharing of `t`, given local 3-out-of-3 shares that are
+    /// zero at party 0 (a product where P0's local share vanishes): P0's
+    /// components 0 and 1 come from the streams `k_0` and `k_1`, and P1
+    /// and P2 make component 2 = `t_1 + t_2 - r_0 - r_1` by sending each
+    /// other their share masked by the stream they hold with P0.
+    /// 1 round, 16 bytes per element from P1 and from P2, none from P0.
+    /// (`AddError` here: `+e` on the message.)
+    pub(crate) fn reshare_without_p0(&mut self, mut t: Vec<u128>) -> Result<RShare> {
+        let n = t.len();
+        let me = self.id();
+        self.tick();
+        if me == 0 {
+            let a = gen_u128(self.p.prg_prev(), n);
+            let b = gen_u128(self.p.prg_next(), n);
+            return Ok(RShare { a, b });
+        }
+        // P1 masks with k_1 (its `a`, shared with P0), P2 with k_0 (its `b`)
+        let r = if me == 1 {
+            gen_u128(self.p.prg_prev(), n)
+        } else {
+            gen_u128(self.p.prg_next(), n)
+        };
+        t.iter_mut().zip(&r).for_each(|(v, m)| *v = v.wrapping_sub(*m));
+        if let Some(v) = t.first_mut() {
+            *v = v.wrapping_add(self.fire_add_error());
+        }
+        let other = if me == 1 { 2 } else { 1 };
+        self.send_u128s(other, &t)?;
+        let mut c = self.recv_u128s(other, n)?;
+        c.iter_mut().zip(&t).for_each(|(v, m)| *v = v.wrapping_add(*m));
+        Ok(if me == 1 {
+            RShare { a: r, b: c }
+        } else {
+            RShare { a: c, b: r }
+        })
+    }
+
     // ---- checkpoints ------------------------------------------------------
 
     /// Settles all pending local flags: one round in which every party sends
