@@ -78,10 +78,10 @@ impl Aramis {
     /// the Boolean domain. `b = b_0 ^ b_1 ^ b_2` takes two element-wise
     /// products, `u = b_0 + b_1 - 2 b_0 b_1` and `b = u + b_2 - 2 u b_2`, each
     /// checked at the next checkpoint against one authenticated operand
-    /// (`[alpha b_0]`, `[alpha b_2]`, one reshare for both); `b_0 b_1`,
-    /// which P0 knows, is P0's input to P1, and `u b_2`, where P0's local
-    /// share is zero, is made by P1 and P2 alone. Over the three parties:
-    /// 96 (anchors) + 16 (`b_0 b_1`) + 32 (`u b_2`) = 144 bytes per bit.
+    /// (`[alpha b_0]`, `[alpha b_2]`); `b_0 b_1`, which P0 knows, is P0's
+    /// input to P1; the anchors and `u b_2`, where one party's local share
+    /// is zero, are made by the other two alone. Over the three parties:
+    /// 64 (anchors) + 16 (`b_0 b_1`) + 32 (`u b_2`) = 112 bytes per bit.
     fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, RShare)> {
         let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
         let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
@@ -103,23 +103,33 @@ impl Aramis {
             };
             (a, b)
         };
-        // S_0 and S_2 one after the other, for one MAC reshare; (their MAC
-        // relations join the check too, so that a forged MAC share is caught
-        // even where the product it anchors is by 0)
-        let (mut a, mut b) = n0(0);
-        let (a2, b2) = n0(2);
-        a.extend_from_slice(&a2);
-        b.extend_from_slice(&b2);
-        let mut macs = self.authenticated(RShare { a, b })?;
-        let split = |s: &mut RShare| RShare {
-            a: s.a.split_off(n),
-            b: s.b.split_off(n),
+        // The anchors [alpha b_0], [alpha b_2]: the local key product of S_0
+        // is zero at P1 (its components 1 and 2 of S_0 are 0), that of S_2
+        // at P0, so each is made by the other two parties
+        // alone (32 B instead of a 48 B reshare), both in one round. Their
+        // MAC relations join the check, so that a forged MAC share is caught
+        // even where the product it anchors is by 0.
+        let (a, b) = n0(0);
+        let s0 = RShare { a, b };
+        let (a, b) = n0(2);
+        let s2 = RShare { a, b };
+        let (t0, t2) = (self.alpha_local(&s0), self.alpha_local(&s2));
+        let lie = |me: &mut Aramis, o: usize| if id != o { me.fire_lie() } else { 0 };
+        self.tick();
+        let e = lie(self, 1);
+        let h0 = self.reshare_without_send(1, t0, e)?;
+        let e = lie(self, 0);
+        let h2 = self.reshare_without_send(0, t2, e)?;
+        let anchor0 = AuthShare {
+            v: s0,
+            m: self.reshare_without_recv(h0)?,
         };
         let anchor2 = AuthShare {
-            v: split(&mut macs.v),
-            m: split(&mut macs.m),
+            v: s2,
+            m: self.reshare_without_recv(h2)?,
         };
-        let anchor0 = macs;
+        self.pending.push(anchor0.clone());
+        self.pending.push(anchor2.clone());
         let (a1, b1) = n0(1);
         let s1 = RShare { a: a1, b: b1 };
         // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
@@ -155,7 +165,8 @@ impl Aramis {
         // u b_2: u has no component 2 and S_2 only component 2, so P0's
         // local share of the product is zero and P1, P2 make the sharing
         // alone (32 B instead of a 48 B reshare); checked like any product
-        let z2 = self.reshare_without_p0(mul_local(&anchor2.v, &u))?;
+        let e = if id != 0 { self.fire_add_error() } else { 0 };
+        let z2 = self.reshare_without(0, mul_local(&anchor2.v, &u), e)?;
         let b = xor(&u, &anchor2.v, &z2);
         self.layers.push(LayerClaim {
             map: Box::new(Hadamard { n }),

@@ -377,40 +377,61 @@ impl Aramis {
     }
 
     /// A replicated sharing of `t`, given local 3-out-of-3 shares that are
-    /// zero at party 0 (a product where P0's local share vanishes): P0's
-    /// components 0 and 1 come from the streams `k_0` and `k_1`, and P1
-    /// and P2 make component 2 = `t_1 + t_2 - r_0 - r_1` by sending each
-    /// other their share masked by the stream they hold with P0.
-    /// 1 round, 16 bytes per element from P1 and from P2, none from P0.
-    /// (`AddError` here: `+e` on the message.)
-    pub(crate) fn reshare_without_p0(&mut self, mut t: Vec<u128>) -> Result<RShare> {
-        let n = t.len();
-        let me = self.id();
+    /// zero at party `o` (a product where `o`'s local share vanishes): `o`'s
+    /// components `o` and `o+1` come from the streams `k_o` and `k_(o+1)`,
+    /// and the other two make component `o+2 = t_(o+1) + t_(o+2) - r_o -
+    /// r_(o+1)` by sending each other their share masked by the stream they
+    /// hold with `o`. 1 round, 16 bytes per element from each of the two,
+    /// none from `o`. `e` is a cheat hook: added to the first element sent.
+    pub(crate) fn reshare_without(&mut self, o: PartyId, t: Vec<u128>, e: u128) -> Result<RShare> {
         self.tick();
-        if me == 0 {
+        let half = self.reshare_without_send(o, t, e)?;
+        self.reshare_without_recv(half)
+    }
+
+    /// The sending half of [`Aramis::reshare_without`] (several can share a round).
+    pub(crate) fn reshare_without_send(&mut self, o: PartyId, mut t: Vec<u128>, e: u128) -> Result<HalfReshare> {
+        let (me, n) = (self.id(), t.len());
+        if me == o {
             let a = gen_u128(self.p.prg_prev(), n);
             let b = gen_u128(self.p.prg_next(), n);
-            return Ok(RShare { a, b });
+            return Ok(HalfReshare::Done(RShare { a, b }));
         }
-        // P1 masks with k_1 (its `a`, shared with P0), P2 with k_0 (its `b`)
-        let r = if me == 1 {
+        // next(o) masks with k_(o+1) (its `a`), prev(o) with k_o (its `b`)
+        let first = me == next(o);
+        let r = if first {
             gen_u128(self.p.prg_prev(), n)
         } else {
             gen_u128(self.p.prg_next(), n)
         };
         t.iter_mut().zip(&r).for_each(|(v, m)| *v = v.wrapping_sub(*m));
         if let Some(v) = t.first_mut() {
-            *v = v.wrapping_add(self.fire_add_error());
+            *v = v.wrapping_add(e);
         }
-        let other = if me == 1 { 2 } else { 1 };
+        let other = if first { prev(o) } else { next(o) };
         self.send_u128s(other, &t)?;
-        let mut c = self.recv_u128s(other, n)?;
-        c.iter_mut().zip(&t).for_each(|(v, m)| *v = v.wrapping_add(*m));
-        Ok(if me == 1 {
-            RShare { a: r, b: c }
-        } else {
-            RShare { a: c, b: r }
+        Ok(HalfReshare::Wait {
+            r,
+            sent: t,
+            other,
+            first,
         })
+    }
+
+    /// The receiving half of [`Aramis::reshare_without`].
+    pub(crate) fn reshare_without_recv(&mut self, half: HalfReshare) -> Result<RShare> {
+        match half {
+            HalfReshare::Done(s) => Ok(s),
+            HalfReshare::Wait { r, sent, other, first } => {
+                let mut c = self.recv_u128s(other, r.len())?;
+                c.iter_mut().zip(&sent).for_each(|(v, m)| *v = v.wrapping_add(*m));
+                Ok(if first {
+                    RShare { a: r, b: c }
+                } else {
+                    RShare { a: c, b: r }
+                })
+            }
+        }
     }
 
     // ---- checkpoints ------------------------------------------------------
@@ -464,6 +485,18 @@ impl Aramis {
     pub(crate) fn ct_eq_hash(a: &[u8; HASH_LEN], b: &[u8; HASH_LEN]) -> Choice {
         a.ct_eq(b)
     }
+}
+
+/// A [`Aramis::reshare_without`] whose message is out and whose reply is awaited.
+pub(crate) enum HalfReshare {
+    /// The party whose share is zero: its components need no message.
+    Done(RShare),
+    Wait {
+        r: Vec<u128>,
+        sent: Vec<u128>,
+        other: PartyId,
+        first: bool,
+    },
 }
 
 pub(crate) fn zip_add(x: &[u128], y: &[u128]) -> Vec<u128> {

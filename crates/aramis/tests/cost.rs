@@ -167,16 +167,17 @@ fn truncation_and_relu_costs() {
     println!("trunc {trunc:?}, bits {bits:?}, relu {relus:?}");
     // MAC reshare 16 B + a 78-bit component (10 B) per party; 3 hashes per call
     assert_eq!(trunc, (78 * n + 96, 2));
-    // MACs of two pair bits (3 x 32 B), b_0 b_1 as P0's input to P1 (16 B),
-    // u b_2 from P1 and P2 alone (2 x 16 B), the result's MAC (3 x 16 B)
-    assert_eq!(bits, (192 * n, 4));
+    // MACs of two pair bits (each from two parties: 2 x 2 x 16 B), b_0 b_1
+    // as P0's input to P1 (16 B), u b_2 from P1 and P2 alone (2 x 16 B),
+    // the result's MAC (3 x 16 B)
+    assert_eq!(bits, (160 * n, 4));
     for (w, c) in relus {
         let w = w as u64;
         // per party: 2w-3 ANDs (carry-save and ripple) of one bit each;
-        // daBit 144 over the three parties (no MAC of its own), select 32
+        // daBit 112 over the three parties (no MAC of its own), select 32
         // per party, per party 2w-3 AND bits and the opened bit (+32 B per call)
         let ands = 2 * w - 3;
-        assert_eq!(c, ((144 + 3 * 32) * n + 3 * (ands + 1) * n / 8 + 96, w + 4), "w = {w}");
+        assert_eq!(c, ((112 + 3 * 32) * n + 3 * (ands + 1) * n / 8 + 96, w + 4), "w = {w}");
     }
 }
 
