@@ -306,6 +306,22 @@ impl Aramis {
         )
     }
 
+    /// [`Aramis::relu`] with the result's MAC left additive
+    /// ([`Aramis::mul_lazy`]): 16 bytes per element and party less, for a
+    /// result that feeds a convolution or matrix product (anything else
+    /// takes [`Aramis::replicate_mac`] first, which costs them back).
+    pub fn relu_lazy(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
+        let d = self.drelu_values(x, bits)?;
+        self.enter(Step::Select)?;
+        self.mul_lazy(
+            x,
+            &AuthShare {
+                v: d,
+                m: RShare::default(),
+            },
+        )
+    }
+
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
         Ok(y.add(&self.relu(&x.sub(y), bits)?))

@@ -14,7 +14,7 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
-use crate::bilinear::{dot, Bilinear, LayerClaim, Weights};
+use crate::bilinear::{Bilinear, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
@@ -31,6 +31,17 @@ fn add_assign(z: &mut [u128], y: &[u128]) {
     for (a, b) in z.iter_mut().zip(y) {
         *a = a.wrapping_add(*b);
     }
+}
+
+/// This party's 3-out-of-3 share of `<u, v>` for replicated `u`, `v`.
+fn uv_local(ua: &[u128], ub: &[u128], va: &[u128], vb: &[u128]) -> u128 {
+    let mut acc = 0u128;
+    for j in 0..ua.len() {
+        acc = acc
+            .wrapping_add(ua[j].wrapping_mul(va[j].wrapping_add(vb[j])))
+            .wrapping_add(ub[j].wrapping_mul(va[j]));
+    }
+    acc
 }
 
 fn narrow(v: &[u128]) -> Vec<u64> {
@@ -381,6 +392,66 @@ impl Aramis {
         Ok(out)
     }
 
+    /// [`Aramis::mul_raw`] with the MAC left *additive* (see
+    /// [`AuthShare::mac_is_additive`]): the value is reshared as usual, the
+    /// MAC is this party's local 3-out-of-3 share of `[alpha x] y`, which
+    /// costs no message and no zero sharing. The pair joins the check (its
+    /// additive MAC share enters the check's 3-out-of-3 part); a bilinear
+    /// layer can use the additive MAC directly (its contraction, K
+    /// elements, is reshared at the checkpoint), any other op reshares it
+    /// first ([`Aramis::replicate_mac`], the 16 B per element and party
+    /// saved here). 1 round, 16 bytes per element and party.
+    pub(crate) fn mul_lazy(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
+        x.check("mul lhs")?;
+        y.v.check("mul rhs")?;
+        if x.len() != y.len() {
+            return Err(AramisError::Shape(format!(
+                "mul of {} and {} elements",
+                x.len(),
+                y.len()
+            )));
+        }
+        let n = x.len();
+        let mut xv = Cow::Borrowed(&x.v);
+        if let Some(j) = (0..n).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
+            if self.fire_inconsistent() {
+                xv.to_mut().a[j] = xv.a[j].wrapping_add(1);
+            }
+        }
+        let mut z: Vec<u128> = mul_local_iter(&xv, &y.v).collect();
+        self.add_zero_share(&mut z);
+        let v = self.reshare(z, n)?;
+        let mut m: Vec<u128> = mul_local_iter(&x.m, &y.v).collect();
+        if let Some(f) = m.first_mut() {
+            // tag forgery: a wrong additive MAC share
+            *f = f.wrapping_add(self.fire_lie());
+        }
+        let out = AuthShare {
+            v,
+            m: RShare { a: m, b: Vec::new() },
+        };
+        self.pending.push(out.clone());
+        Ok(out)
+    }
+
+    /// A replicated MAC for a sharing whose MAC is additive: the MAC shares
+    /// (plus a zero sharing) reshared, 1 round, 16 bytes per element and
+    /// party; the new pair joins the check. Sharings with a replicated MAC
+    /// are returned as they are.
+    pub fn replicate_mac(&mut self, x: &AuthShare) -> Result<AuthShare> {
+        if !x.mac_is_additive() {
+            return Ok(x.clone());
+        }
+        self.enter(Step::Select)?;
+        let mut z = x.m.a.clone();
+        self.add_zero_share(&mut z);
+        let m = self.reshare(z, 0)?;
+        let out = AuthShare { v: x.v.clone(), m };
+        out.check("replicate MAC")?;
+        self.pending.push(out.clone());
+        Ok(out)
+    }
+
     /// Secure evaluation of a bilinear map over Z_2^128 (a ring GEMM or a
     /// convolution with the weights as second operand), `[f(x, y)]` with its
     /// MAC: [`Aramis::mul_bilinear_values`], then the MAC by one elementwise
@@ -406,7 +477,11 @@ impl Aramis {
 
     /// [`Aramis::mul_bilinear_values`] inside the current step.
     pub(crate) fn bilinear_raw(&mut self, x: &AuthShare, y: &RShare, map: Box<dyn Bilinear>) -> Result<RShare> {
-        x.check("bilinear lhs")?;
+        if x.mac_is_additive() {
+            x.v.check("bilinear lhs")?;
+        } else {
+            x.check("bilinear lhs")?;
+        }
         y.check("bilinear rhs")?;
         map.check_lens(x.len(), y.len())?;
         let out_len = map.lens().2;
@@ -618,11 +693,18 @@ impl Aramis {
         let mut g = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
         let mut u = RShare::zeros(1);
         let mut w = RShare::zeros(1);
+        // 3-out-of-3 part of u: additive MACs, the layers' <u, v>
+        let mut uv = 0u128;
         for x in self.pending.iter().chain(extra) {
             let rho = gen_u128(&mut g, x.len());
+            let additive = x.mac_is_additive();
             for (j, &c) in rho.iter().enumerate() {
-                u.a[0] = u.a[0].wrapping_add(c.wrapping_mul(x.m.a[j]));
-                u.b[0] = u.b[0].wrapping_add(c.wrapping_mul(x.m.b[j]));
+                if additive {
+                    uv = uv.wrapping_add(c.wrapping_mul(x.m.a[j]));
+                } else {
+                    u.a[0] = u.a[0].wrapping_add(c.wrapping_mul(x.m.a[j]));
+                    u.b[0] = u.b[0].wrapping_add(c.wrapping_mul(x.m.b[j]));
+                }
                 w.a[0] = w.a[0].wrapping_add(c.wrapping_mul(x.v.a[j]));
                 w.b[0] = w.b[0].wrapping_add(c.wrapping_mul(x.v.b[j]));
             }
@@ -631,8 +713,10 @@ impl Aramis {
         // Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
         // from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
         // for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
-        // the reshare below, `<r ⊗ s, [z]>` joins `w`.
-        let mut uv = 0u128;
+        // the reshare below, `<r ⊗ s, [z]>` joins `w`. Where `x`'s MAC is
+        // additive, `u` is first reshared (K elements per weighting, all
+        // such layers in one extra round).
+        let mut lazy: Vec<(Vec<u128>, Vec<u128>, Vec<u128>)> = Vec::new();
         for l in std::mem::take(&mut self.layers) {
             let (rows, cols) = l.map.grid();
             uv = uv.wrapping_add(l.lie);
@@ -642,14 +726,35 @@ impl Aramis {
                     s: gen_u128(&mut g, cols),
                 })
                 .collect();
-            let (ua, ub) = (l.map.contract_x(&l.xm.a, &ws), l.map.contract_x(&l.xm.b, &ws));
             let (va, vb) = (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws));
             let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
             for t in 0..ws.len() {
-                let vsum: Vec<u128> = va[t].iter().zip(&vb[t]).map(|(p, q)| p.wrapping_add(*q)).collect();
-                uv = uv.wrapping_add(dot(&ua[t], &vsum)).wrapping_add(dot(&ub[t], &va[t]));
                 w.a[0] = w.a[0].wrapping_add(za[t]);
                 w.b[0] = w.b[0].wrapping_add(zb[t]);
+            }
+            if l.xm.b.is_empty() && !l.xm.a.is_empty() {
+                let ua = l.map.contract_x(&l.xm.a, &ws);
+                lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
+                continue;
+            }
+            let (ua, ub) = (l.map.contract_x(&l.xm.a, &ws), l.map.contract_x(&l.xm.b, &ws));
+            for t in 0..ws.len() {
+                uv = uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
+            }
+        }
+        if !lazy.is_empty() {
+            let mut flat: Vec<u128> = Vec::with_capacity(lazy.iter().map(|l| l.0.len()).sum());
+            lazy.iter().for_each(|l| flat.extend_from_slice(&l.0));
+            self.add_zero_share(&mut flat);
+            let me = self.id();
+            self.tick();
+            self.send_u128s(prev(me), &flat)?;
+            let b = self.recv_u128s(next(me), flat.len())?;
+            let mut off = 0;
+            for (ua, va, vb) in &lazy {
+                let k = ua.len();
+                uv = uv.wrapping_add(uv_local(&flat[off..off + k], &b[off..off + k], va, vb));
+                off += k;
             }
         }
 

@@ -239,6 +239,14 @@ impl AuthShare {
         }
     }
 
+    /// Whether the MAC is *additive*: this party's 3-out-of-3 share of
+    /// `alpha * x` in `m.a`, `m.b` empty (a select's result, see
+    /// `Aramis::relu_lazy`). Only Conv/MatMul take it as is; everything else
+    /// gets a replicated MAC first (`Aramis::replicate_mac`); `check` rejects it.
+    pub fn mac_is_additive(&self) -> bool {
+        self.m.b.is_empty() && !self.m.a.is_empty() && self.m.a.len() == self.v.len()
+    }
+
     pub(crate) fn check(&self, what: &str) -> Result<()> {
         self.v.check(what)?;
         self.m.check(what)?;

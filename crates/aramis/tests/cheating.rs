@@ -207,3 +207,55 @@ fn wrong_bilinear_results_are_caught_by_the_layer_check() {
         }
     }
 }
+
+/// A ReLU whose result keeps an additive MAC (`relu_lazy`), then a layer
+/// on it: honest runs give the right product; a wrong select value, a
+/// forged additive MAC share or a wrong layer result, by any party, aborts
+/// (the layer's check reshares the additive MAC's contraction).
+#[test]
+fn a_layer_on_a_relu_result_with_an_additive_mac_is_checked() {
+    let xs: Vec<u64> = (0..12i64).map(|j| (j * 5 - 30) as u64).collect();
+    let w: Vec<u64> = (0..12).map(|j| j * 3 + 1).collect();
+    let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
+        let me = a.id();
+        let sx = a.input(1, (me == 1).then_some(&xs[..]), 12)?;
+        let sw = a.input(0, (me == 0).then_some(&w[..]), 12)?;
+        let r = a.relu_lazy(&sx, 16)?;
+        assert!(r.mac_is_additive());
+        // (3 x 4) · (4 x 3)
+        let y = a.mul_bilinear(&r, &sw, Gemm { m: 3, k: 4, n: 3 })?;
+        a.output_to(DATA_OWNER, &y)
+    };
+    let relu: Vec<i64> = xs.iter().map(|&v| (v as i64).max(0)).collect();
+    let want: Vec<u64> = (0..9)
+        .map(|o| {
+            (0..4)
+                .map(|k| relu[(o / 3) * 4 + k] * w[k * 3 + o % 3] as i64)
+                .sum::<i64>() as u64
+        })
+        .collect();
+    let honest = run3(Some(70), [None; 3], program);
+    assert_eq!(honest[DATA_OWNER].as_ref().unwrap().as_deref(), Some(&want[..]));
+    let cheats = [
+        Cheat::new(Step::Select, Deviation::AddError(1 << 77)),
+        Cheat::new(Step::Select, Deviation::AddError(1)),
+        Cheat::new(Step::Select, Deviation::Lie(1)),
+        Cheat::new(Step::Bilinear, Deviation::AddError(1 << 77)),
+        Cheat::new(Step::Bilinear, Deviation::Lie(1)),
+    ];
+    for (i, c) in cheats.into_iter().enumerate() {
+        for cheater in 0..3 {
+            let mut cs = [None; 3];
+            cs[cheater] = Some(c);
+            let res = run3(Some(71 + i as u64), cs, program);
+            for (id, r) in res.iter().enumerate() {
+                if id != cheater {
+                    assert!(
+                        matches!(r, Err(AramisError::CheatingDetected { .. })),
+                        "{c:?} by P{cheater}: party {id} got {r:?}"
+                    );
+                }
+            }
+        }
+    }
+}

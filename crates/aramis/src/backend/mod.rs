@@ -37,7 +37,8 @@ pub struct MShared {
 }
 
 impl MShared {
-    /// Whether the MAC shares are present (weights get theirs on first use).
+    /// Whether the MAC shares are present (weights get theirs on first use),
+    /// replicated or additive.
     pub fn has_mac(&self) -> bool {
         self.s.m.len() == self.s.v.len()
     }
@@ -101,7 +102,9 @@ impl MaliciousBackend {
 
     /// The inputs of `node` with a MAC added to every one that lacks it,
     /// except where the op uses value shares only: the weights operand of
-    /// Conv and MatMul (`mul_bilinear`) and layout-only Reshape/Transpose.
+    /// Conv and MatMul (`mul_bilinear`) and layout-only Reshape/Transpose;
+    /// and with a replicated MAC for every additive one (a ReLU's result),
+    /// except as the data operand of Conv and MatMul.
     fn with_macs(&mut self, node: &Node, x: &[&MShared]) -> Result<Vec<Option<MShared>>> {
         let value_only = |i: usize| match node.op {
             Op::Conv(_) | Op::MatMul => i == 1,
@@ -110,6 +113,20 @@ impl MaliciousBackend {
         };
         let mut out = Vec::with_capacity(x.len());
         for (i, v) in x.iter().enumerate() {
+            if v.s.mac_is_additive() {
+                // a ReLU's result: Conv/MatMul check it as it is
+                let bilinear_lhs = matches!(node.op, Op::Conv(_) | Op::MatMul) && i == 0;
+                out.push(if bilinear_lhs {
+                    None
+                } else {
+                    let s = self.aramis.replicate_mac(&v.s).map_err(|e| node_err(node, e))?;
+                    Some(MShared {
+                        shape: v.shape.clone(),
+                        s,
+                    })
+                });
+                continue;
+            }
             if v.has_mac() || value_only(i) {
                 out.push(None);
                 continue;
@@ -145,9 +162,11 @@ impl Backend for MaliciousBackend {
         self.aramis.set_label(&format!("{}.reveal", node.name));
         let macd = self.with_macs(node, &[value])?.pop().flatten();
         let value = macd.as_ref().unwrap_or(value);
+        // (with_macs leaves an additive MAC where the node is a Conv/MatMul)
+        let replicated = self.aramis.replicate_mac(&value.s).map_err(|e| node_err(node, e))?;
         let r = self
             .aramis
-            .output_to(DATA_OWNER, &value.s)
+            .output_to(DATA_OWNER, &replicated)
             .map_err(|e| node_err(node, e))?;
         Ok(r.map(|v| decoded(&value.shape, &v, self.scale)))
     }

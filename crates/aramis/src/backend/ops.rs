@@ -164,8 +164,12 @@ fn relu_of(b: &mut MaliciousBackend, node: &Node, x: &AuthShare) -> Result<AuthS
     b.aramis.relu(x, bits).map_err(|e| node_err(node, e))
 }
 
+/// The result's MAC stays additive (`relu_lazy`): a Conv or MatMul uses it
+/// as it is, any other consumer reshares it (`with_macs`).
 pub fn relu(b: &mut MaliciousBackend, node: &Node, x: &MShared) -> Result<MShared> {
-    Ok(mshared(x.shape.clone(), relu_of(b, node, &x.s)?))
+    let bits = b.compare_bits;
+    let y = b.aramis.relu_lazy(&x.s, bits).map_err(|e| node_err(node, e))?;
+    Ok(mshared(x.shape.clone(), y))
 }
 
 /// lo + relu(x-lo) - relu(x-hi), or the one-sided forms (as the `3pc` backend).
