@@ -138,9 +138,12 @@ impl Aramis {
         }
     }
 
-    /// `c - x` for public `c` (local, one pass, no intermediate sharings).
+    /// `c - x` for public `c` (local, one pass, no intermediate sharings);
+    /// the MAC stays additive if `x`'s is (`alpha c` then enters as `c`
+    /// times this party's `a` share of the key, an additive sharing of it).
     pub(crate) fn public_minus(&self, c: impl Iterator<Item = u128>, x: &AuthShare) -> AuthShare {
         let n = x.len();
+        let additive = x.mac_is_additive();
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
         let (on_a, on_b) = (self.id() == 0, self.id() == 2);
         let mut out = AuthShare {
@@ -150,7 +153,7 @@ impl Aramis {
             },
             m: RShare {
                 a: Vec::with_capacity(n),
-                b: Vec::with_capacity(n),
+                b: Vec::with_capacity(if additive { 0 } else { n }),
             },
         };
         for (j, c) in c.take(n).enumerate() {
@@ -158,7 +161,9 @@ impl Aramis {
             out.v.a.push(keep(on_a).wrapping_sub(x.v.a[j]));
             out.v.b.push(keep(on_b).wrapping_sub(x.v.b[j]));
             out.m.a.push(c.wrapping_mul(aa).wrapping_sub(x.m.a[j]));
-            out.m.b.push(c.wrapping_mul(ab).wrapping_sub(x.m.b[j]));
+            if !additive {
+                out.m.b.push(c.wrapping_mul(ab).wrapping_sub(x.m.b[j]));
+            }
         }
         out
     }

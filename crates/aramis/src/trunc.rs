@@ -58,6 +58,21 @@ impl Aramis {
     /// the value shares only (a result of `mul_bilinear_values`, checked by
     /// its layer check); the output gets its MAC from the mask's.
     pub fn trunc_values(&mut self, x: &RShare, d: u32) -> Result<AuthShare> {
+        self.trunc_inner(x, d, false)
+    }
+
+    /// [`Aramis::trunc_values`] with the output's MAC left *additive*
+    /// (`AuthShare::mac_is_additive`): the mask's high part gets this
+    /// party's local share of `[alpha] [r_hi]` as its MAC, no reshare, so
+    /// the truncation costs only its opening (10 B per element and party
+    /// plus hashes). The consumer reshares the MAC where it needs a
+    /// replicated one (`Aramis::replicate_mac`); sums of such results
+    /// (residual additions) need that once, not once per operand.
+    pub fn trunc_values_lazy(&mut self, x: &RShare, d: u32) -> Result<AuthShare> {
+        self.trunc_inner(x, d, true)
+    }
+
+    fn trunc_inner(&mut self, x: &RShare, d: u32, lazy: bool) -> Result<AuthShare> {
         self.enter(Step::Trunc)?;
         x.check("trunc")?;
         if d == 0 || d >= TRUNC_VALUE_BITS {
@@ -74,7 +89,20 @@ impl Aramis {
             // A mask component different from the other holder's copy.
             r.a[0] ^= 1 << 40;
         }
-        let rhi = self.authenticate(r.map(|c| c.iter().map(|v| v >> d).collect()))?;
+        let rhi = r.map(|c| c.iter().map(|v| v >> d).collect());
+        let rhi = if lazy {
+            let mut m = self.alpha_local(&rhi);
+            if let Some(f) = m.first_mut() {
+                // tag forgery on the mask's additive MAC share
+                *f = f.wrapping_add(self.fire_lie());
+            }
+            AuthShare {
+                v: rhi,
+                m: RShare { a: m, b: Vec::new() },
+            }
+        } else {
+            self.authenticate(rhi)?
+        };
 
         // x + 2^36 + r, in place of r (the public offset is component 0:
         // party 0's `a`, party 2's `b`)

@@ -152,6 +152,16 @@ fn truncation_and_relu_costs() {
     let trunc = aramis_cost(small, |a, x| {
         a.trunc(&x[0], 13).unwrap();
     });
+    let trunc_lazy = aramis_cost(small, |a, x| {
+        a.trunc_values_lazy(&x[0].v, 13).unwrap();
+    });
+    let relu_lazy = aramis_cost(small, |a, x| {
+        a.relu_lazy(&x[0], 28).unwrap();
+    });
+    let replicate = aramis_cost(small, |a, x| {
+        let r = a.relu_lazy(&x[0], 28).unwrap();
+        a.replicate_mac(&r).unwrap();
+    });
     let bits = aramis_cost(small, |a, _| {
         a.random_bits(N).unwrap();
     });
@@ -167,6 +177,13 @@ fn truncation_and_relu_costs() {
     println!("trunc {trunc:?}, bits {bits:?}, relu {relus:?}");
     // MAC reshare 16 B + a 78-bit component (10 B) per party; 3 hashes per call
     assert_eq!(trunc, (78 * n + 96, 2));
+    // with the MAC left additive: the opening alone
+    assert_eq!(trunc_lazy, (30 * n + 96, 1));
+    // a 28-bit ReLU whose MAC stays additive: 48 B per element less (no
+    // MAC reshare); making it replicated costs them back in one more round
+    let relu28 = (112 + 3 * 32) * n + 3 * (2 * 28 - 3 + 1) * n / 8 + 96;
+    assert_eq!(relu_lazy, (relu28 - 48 * n, 28 + 4));
+    assert_eq!(replicate, (relu28, 28 + 5));
     // MACs of two pair bits (each from two parties: 2 x 2 x 16 B), b_0 b_1
     // as P0's input to P1 (16 B), u b_2 from P1 and P2 alone (2 x 16 B),
     // the result's MAC (3 x 16 B)

@@ -103,8 +103,9 @@ impl MaliciousBackend {
     /// The inputs of `node` with a MAC added to every one that lacks it,
     /// except where the op uses value shares only: the weights operand of
     /// Conv and MatMul (`mul_bilinear`) and layout-only Reshape/Transpose;
-    /// and with a replicated MAC for every additive one (a ReLU's result),
-    /// except as the data operand of Conv and MatMul.
+    /// and with a replicated MAC for every additive one (a Conv, MatMul or
+    /// ReLU result), except as the data operand of Conv and MatMul, in sums
+    /// and in layout ops other than Pad.
     fn with_macs(&mut self, node: &Node, x: &[&MShared]) -> Result<Vec<Option<MShared>>> {
         let value_only = |i: usize| match node.op {
             Op::Conv(_) | Op::MatMul => i == 1,
@@ -114,9 +115,15 @@ impl MaliciousBackend {
         let mut out = Vec::with_capacity(x.len());
         for (i, v) in x.iter().enumerate() {
             if v.s.mac_is_additive() {
-                // a ReLU's result: Conv/MatMul check it as it is
-                let bilinear_lhs = matches!(node.op, Op::Conv(_) | Op::MatMul) && i == 0;
-                out.push(if bilinear_lhs {
+                // a Conv/MatMul or ReLU result: the data operand of a
+                // Conv/MatMul (its layer check takes it as it is), sums and
+                // layout ops keep it additive
+                let keep = match node.op {
+                    Op::Conv(_) | Op::MatMul => i == 0,
+                    Op::Add | Op::Sub | Op::Reshape | Op::Transpose { .. } | Op::Concat { .. } => true,
+                    _ => false,
+                };
+                out.push(if keep {
                     None
                 } else {
                     let s = self.aramis.replicate_mac(&v.s).map_err(|e| node_err(node, e))?;

@@ -25,7 +25,12 @@ fn on_components(x: &MShared, f: impl Fn(&Tensor<u128>) -> Tensor<u128>) -> MSha
     };
     let va = apply(&x.s.v.a);
     let shape = va.shape;
-    let m = if x.has_mac() {
+    let m = if x.s.mac_is_additive() {
+        RShare {
+            a: apply(&x.s.m.a).data,
+            b: Vec::new(),
+        }
+    } else if x.has_mac() {
         RShare {
             a: apply(&x.s.m.a).data,
             b: apply(&x.s.m.b).data,
@@ -49,17 +54,24 @@ fn trunc(b: &mut MaliciousBackend, node: &Node, x: &AuthShare) -> Result<AuthSha
 }
 
 /// Truncation of a Conv/MatMul result, which has no MAC (it needs none: the
-/// layer check covers it and the masked opening uses the values only).
+/// layer check covers it and the masked opening uses the values only); the
+/// result's MAC is additive (`trunc_values_lazy`): its consumer reshares it
+/// if it needs a replicated one.
 fn trunc_values(b: &mut MaliciousBackend, node: &Node, x: &RShare) -> Result<AuthShare> {
     let s = b.scale;
-    b.aramis.trunc_values(x, s).map_err(|e| node_err(node, e))
+    b.aramis.trunc_values_lazy(x, s).map_err(|e| node_err(node, e))
 }
 
+/// Adds a (replicated) bias to `y`, whose MAC may be additive: then the
+/// bias MAC's `a` half, this party's additive share of it, is what adds.
 fn add_bias(y: &mut AuthShare, bias: &AuthShare, pixels: usize) {
+    let additive = y.mac_is_additive();
     add_channel_bias(&mut y.v.a, &bias.v.a, pixels);
     add_channel_bias(&mut y.v.b, &bias.v.b, pixels);
     add_channel_bias(&mut y.m.a, &bias.m.a, pixels);
-    add_channel_bias(&mut y.m.b, &bias.m.b, pixels);
+    if !additive {
+        add_channel_bias(&mut y.m.b, &bias.m.b, pixels);
+    }
 }
 
 pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParams) -> Result<MShared> {
@@ -85,16 +97,7 @@ pub fn matmul(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<M
     let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
         // a row bias is a channel bias with m "images" of n channels, 1 pixel
-        for (comp, bc) in [
-            (&mut y.v.a, &bias.s.v.a),
-            (&mut y.v.b, &bias.s.v.b),
-            (&mut y.m.a, &bias.s.m.a),
-            (&mut y.m.b, &bias.s.m.b),
-        ] {
-            for row in comp.chunks_mut(n) {
-                row.iter_mut().zip(bc).for_each(|(v, c)| *v = v.wrapping_add(*c));
-            }
-        }
+        add_bias(&mut y, &bias.s, 1);
     }
     Ok(mshared(vec![m, n], y))
 }
@@ -103,11 +106,28 @@ fn broadcast(x: &MShared, shape: &[usize]) -> AuthShare {
     on_components(x, |t| layout::broadcast_to(t, shape)).s
 }
 
+/// `l + r` or `l - r`. If either MAC is additive so is the result's: a
+/// replicated MAC's `a` half is this party's additive share of it, so a sum
+/// of conv results and ReLU results (a residual addition) pays for one
+/// replicated MAC downstream, not one per operand.
 pub fn add_sub(node: &Node, x: &[&MShared]) -> Result<MShared> {
     let (l, r) = (broadcast(x[0], &node.shape), broadcast(x[1], &node.shape));
-    let s = match node.op {
-        Op::Add => l.add(&r),
-        _ => l.sub(&r),
+    let sub = !matches!(node.op, Op::Add);
+    let f = |p: &RShare, q: &RShare| if sub { p.sub(q) } else { p.add(q) };
+    let s = if l.mac_is_additive() || r.mac_is_additive() {
+        let g = |p: u128, q: u128| if sub { p.wrapping_sub(q) } else { p.wrapping_add(q) };
+        AuthShare {
+            v: f(&l.v, &r.v),
+            m: RShare {
+                a: l.m.a.iter().zip(&r.m.a).map(|(p, q)| g(*p, *q)).collect(),
+                b: Vec::new(),
+            },
+        }
+    } else {
+        AuthShare {
+            v: f(&l.v, &r.v),
+            m: f(&l.m, &r.m),
+        }
     };
     Ok(mshared(node.shape.clone(), s))
 }
@@ -277,6 +297,8 @@ pub fn movement(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result
                 let refs: Vec<&Tensor<u128>> = ts.iter().collect();
                 layout::concat(&refs, *axis).data
             };
+            // additive if any part's MAC is (see `add_sub`)
+            let additive = x.iter().any(|v| v.s.mac_is_additive());
             let s = AuthShare {
                 v: RShare {
                     a: comp(|s| &s.v.a),
@@ -284,7 +306,7 @@ pub fn movement(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result
                 },
                 m: RShare {
                     a: comp(|s| &s.m.a),
-                    b: comp(|s| &s.m.b),
+                    b: if additive { Vec::new() } else { comp(|s| &s.m.b) },
                 },
             };
             Ok(mshared(node.shape.clone(), s))
