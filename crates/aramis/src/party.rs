@@ -244,8 +244,17 @@ impl Aramis {
     /// Runs the AND-gate proofs as part of the comparison step they prove
     /// (so that a `Lie` cheat aimed at `cmp-chain` lies in the proof).
     pub(crate) fn and_proofs_in_step(&mut self) -> Result<()> {
+        self.and_proofs_in_step_of(false)
+    }
+
+    /// [`Aramis::and_proofs_in_step`], of full batches only if `partial`.
+    pub(crate) fn and_proofs_in_step_of(&mut self, partial: bool) -> Result<()> {
         let saved = std::mem::replace(&mut self.step, Step::CmpChain);
-        let r = self.and_proofs();
+        let r = if partial {
+            self.and_proofs_full_batches()
+        } else {
+            self.and_proofs()
+        };
         self.step = saved;
         r
     }

@@ -664,14 +664,18 @@ impl Aramis {
     /// independent of how many elements are checked.
     pub fn verify(&mut self) -> Result<()> {
         self.enter(Step::Output)?;
-        self.verify_inner(None, false)
+        self.verify_inner(None, false, false)
     }
 
     /// Runs [`Aramis::verify`] if more than `limit` elements await the check
-    /// (bounds the memory the pending sharings hold).
+    /// (bounds the memory the pending sharings hold), except that it proves
+    /// the logged AND gates in full proof batches only (see
+    /// `and_proofs_full_batches`): the rest waits for the next checkpoint,
+    /// and every gate is proved before any output.
     pub fn checkpoint_if_over(&mut self, limit: usize) -> Result<()> {
         if self.pending_elements() > limit {
-            self.verify()?;
+            self.enter(Step::Output)?;
+            self.verify_inner(None, false, true)?;
         }
         Ok(())
     }
@@ -692,7 +696,7 @@ impl Aramis {
     ///    redundantly to all: honest runs give 0; on cheating the opening
     ///    reveals at most the 2-adic valuation of `T`;
     /// 5. verdict round.
-    fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool) -> Result<()> {
+    fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool, partial_proofs: bool) -> Result<()> {
         let r = self.rand_rss(1);
         let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
         let mut g = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
@@ -777,7 +781,7 @@ impl Aramis {
         self.flag(CHK_MAC, opened.ct_eq(&0));
         self.pending.clear();
         // the proofs of the Boolean domain's AND gates (2m + 3 rounds when there are any)
-        self.and_proofs_in_step()?;
+        self.and_proofs_in_step_of(partial_proofs)?;
         self.verdict()
     }
 
@@ -800,7 +804,7 @@ impl Aramis {
         if !xs.is_empty() && self.fire_inconsistent() {
             xs.v.a[0] = xs.v.a[0].wrapping_add(1);
         }
-        self.verify_inner(Some(&xs), me == to)?;
+        self.verify_inner(Some(&xs), me == to, false)?;
         let e = if me != to { self.fire_lie() } else { 0 };
         let y = self.open_to_raw(to, &xs.v, e, CHK_OUTPUT, true)?;
         self.verdict()?;

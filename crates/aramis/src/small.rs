@@ -148,6 +148,31 @@ impl AndLog {
     pub(crate) fn clear(&mut self) {
         *self = AndLog::default();
     }
+
+    /// Splits off and returns the longest prefix that fills a proof's
+    /// power-of-two domain with no padding beyond its pad gate (`2^j - 1`
+    /// words); the rest stays logged.
+    fn take_full_prefix(&mut self) -> AndLog {
+        let words = self.xa.len();
+        let keep = if words == 0 {
+            0
+        } else {
+            (1usize << (words + 1).ilog2()) - 1
+        };
+        let mut head = AndLog::default();
+        for (h, v) in [
+            (&mut head.xa, &mut self.xa),
+            (&mut head.ya, &mut self.ya),
+            (&mut head.xb, &mut self.xb),
+            (&mut head.yb, &mut self.yb),
+            (&mut head.c_v1, &mut self.c_v1),
+            (&mut head.c_v2, &mut self.c_v2),
+        ] {
+            let rest = v.split_off(keep);
+            *h = std::mem::replace(v, rest);
+        }
+        head
+    }
 }
 
 /// `n` uniform challenges from `g`, avoiding 0 and 1 (so that no eq weight vanishes).
@@ -221,6 +246,19 @@ impl Aramis {
     /// all checks this party makes pass; clears the log.
     pub(crate) fn and_proofs(&mut self) -> Result<()> {
         let log = std::mem::take(&mut self.and_log);
+        self.prove_log(log)
+    }
+
+    /// [`Aramis::and_proofs`] for the longest prefix of the log whose proof
+    /// domain needs no padding (`2^j - 1` words): a checkpoint that only
+    /// bounds memory proves that much and leaves the rest (less than half)
+    /// for the next proof, instead of padding a batch up to twice its size.
+    pub(crate) fn and_proofs_full_batches(&mut self) -> Result<()> {
+        let log = self.and_log.take_full_prefix();
+        self.prove_log(log)
+    }
+
+    fn prove_log(&mut self, log: AndLog) -> Result<()> {
         if log.gates() == 0 {
             return Ok(());
         }
@@ -315,6 +353,47 @@ mod tests {
     use crate::cheat::{Cheat, Deviation, Step};
     use crate::testing::run3;
     use crate::AramisError;
+
+    /// A memory-bound checkpoint proves only the full-batch prefix of the
+    /// log (here the first of two words): a wrong gate in the rest passes
+    /// that checkpoint and is caught at the output; honest runs pass both.
+    #[test]
+    fn gates_left_by_a_checkpoint_are_proved_before_the_output() {
+        let program = |a: &mut Aramis| -> crate::Result<Option<Vec<u64>>> {
+            let id = a.id();
+            // component 0 all ones (held by P0 and P2)
+            let mut x = Bits::zeros(1, 64);
+            if id == 0 {
+                x.a.fill(u64::MAX);
+            } else if id == 2 {
+                x.b.fill(u64::MAX);
+            }
+            a.enter(Step::Input)?;
+            a.and(&x, &x)?;
+            a.enter(Step::CmpChain)?;
+            a.and(&x, &x)?;
+            assert_eq!(a.and_log.gates(), 128);
+            a.checkpoint_if_over(0)?;
+            assert_eq!(a.and_log.gates(), 64, "the second word waits");
+            let v = a.input(1, (id == 1).then_some(&[5u64][..]), 1)?;
+            a.output_to(1, &v)
+        };
+        let honest = run3(Some(8), [None; 3], program);
+        assert_eq!(honest[1].as_ref().unwrap().as_deref(), Some(&[5u64][..]));
+        for cheater in 0..3 {
+            let mut cheats = [None; 3];
+            cheats[cheater] = Some(Cheat::new(Step::CmpChain, Deviation::AddError(1)));
+            let r = run3(Some(9), cheats, program);
+            for (id, res) in r.iter().enumerate() {
+                if id != cheater {
+                    assert!(
+                        matches!(res, Err(AramisError::CheatingDetected { step: "AND-gate proof" })),
+                        "party {id}: {res:?}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Two ANDs of 63 * 2^16 gates each: the second proves the first before
     /// it runs (a batch boundary), the checkpoint proves the second. Honest
