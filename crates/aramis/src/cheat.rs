@@ -17,10 +17,10 @@
 //!
 //! | deviation | trunc | bitgen | cmp-chain | select | cmp-open |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `FlipBit` | MAC reshare of the mask's high part | MAC reshare of the daBit's anchors `b_0`, `b_2` | first AND message | first reshare | first component of the opening |
+//! | `FlipBit` | MAC reshare of the mask's high part (`trunc_values_lazy`, which has none: the opened component) | first message of the daBit's anchors `b_0`, `b_2` | first AND message | first reshare | first component of the opening |
 //! | `InconsistentShare` | uses a mask component differing from the other holder's | flips bit L of element 0 in its copy of its component | flips an `x` bit where its AND message depends on it | as mul | sends a component differing from its copy |
 //! | `AddError(e)` | `+e` on the opened component | P0: `+e` on its `b_0 b_1` input; P1, P2: `+e` on their message of `u b_2` | flips a bit of its first AND message | as mul | `+e` on the opened component |
-//! | `Lie(e)` | `+e` on the MAC of the mask's high part | `+e` on the anchors' MAC reshare | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul | coordinated lie on component and hash |
+//! | `Lie(e)` | `+e` on the MAC of the mask's high part (its reshare, or its additive share) | `+e` on its message of the anchors' MACs | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul (`relu_lazy`: `+e` on its additive MAC share) | coordinated lie on component and hash |
 //!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no
