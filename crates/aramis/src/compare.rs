@@ -28,7 +28,7 @@ use crate::share::{lift, AuthShare, RShare};
 use crate::small::{words, Bits};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
-pub const COMPARE_CHUNK: usize = 1 << 16;
+pub const COMPARE_CHUNK: usize = 1 << 18;
 /// A checkpoint runs once this many elements await the MAC check.
 pub const PENDING_LIMIT: usize = 1 << 21;
 
