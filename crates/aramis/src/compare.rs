@@ -20,7 +20,7 @@
 //! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
 //! rounds `w + 4` (docs/PROTOCOLS.md).
 
-use crate::bilinear::{Hadamard, LayerClaim};
+use crate::bilinear::{ClaimMac, Hadamard, LayerClaim};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{mul_local, Aramis, CHK_OPEN};
@@ -128,8 +128,6 @@ impl Aramis {
             v: s2,
             m: self.reshare_without_recv(h2)?,
         };
-        self.pending.push(anchor0.clone());
-        self.pending.push(anchor2.clone());
         let (a1, b1) = n0(1);
         let s1 = RShare { a: a1, b: b1 };
         // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
@@ -155,26 +153,26 @@ impl Aramis {
             }
         };
         let u = xor(&anchor0.v, &s1, &z1);
-        self.layers.push(LayerClaim {
-            map: Box::new(Hadamard { n }),
-            xm: anchor0.m,
-            yv: s1,
-            zv: z1,
-            lie: 0,
-        });
         // u b_2: u has no component 2 and S_2 only component 2, so P0's
         // local share of the product is zero and P1, P2 make the sharing
         // alone (32 B instead of a 48 B reshare); checked like any product
         let e = if id != 0 { self.fire_add_error() } else { 0 };
         let z2 = self.reshare_without(0, mul_local(&anchor2.v, &u), e)?;
         let b = xor(&u, &anchor2.v, &z2);
-        self.layers.push(LayerClaim {
-            map: Box::new(Hadamard { n }),
-            xm: anchor2.m,
-            yv: u,
-            zv: z2,
-            lie: 0,
-        });
+        // the anchors join the MAC check, and the two claims use their MACs
+        // from there (no copies)
+        let i0 = self.pending.len();
+        self.pending.push(anchor0);
+        self.pending.push(anchor2);
+        for (i, yv, zv) in [(i0, s1, z1), (i0 + 1, u, z2)] {
+            self.layers.push(LayerClaim {
+                map: Box::new(Hadamard { n }),
+                xm: ClaimMac::Pending(i),
+                yv,
+                zv,
+                lie: 0,
+            });
+        }
         Ok((own, next_bits, b))
     }
 

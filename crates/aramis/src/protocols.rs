@@ -14,7 +14,7 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
-use crate::bilinear::{Bilinear, LayerClaim, Weights};
+use crate::bilinear::{Bilinear, ClaimMac, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
@@ -519,7 +519,7 @@ impl Aramis {
     pub(crate) fn claim(&mut self, map: Box<dyn Bilinear>, x: &AuthShare, y: &RShare, z: &RShare, lie: u128) {
         self.layers.push(LayerClaim {
             map,
-            xm: x.m.clone(),
+            xm: ClaimMac::Own(x.m.clone()),
             yv: y.clone(),
             zv: z.clone(),
             lie,
@@ -704,7 +704,8 @@ impl Aramis {
         let mut w = RShare::zeros(1);
         // 3-out-of-3 part of u: additive MACs, the layers' <u, v>
         let mut uv = 0u128;
-        for x in self.pending.iter().chain(extra) {
+        let pending = std::mem::take(&mut self.pending);
+        for x in pending.iter().chain(extra) {
             let rho = gen_u128(&mut g, x.len());
             let additive = x.mac_is_additive();
             for (j, &c) in rho.iter().enumerate() {
@@ -735,18 +736,41 @@ impl Aramis {
                     s: gen_u128(&mut g, cols),
                 })
                 .collect();
-            let (va, vb) = (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws));
+            // (a weights component that is zero, as at two of the parties,
+            // contracts to zero: skip the pass)
+            let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
+            let (va, vb) = match (zero(&l.yv.a), zero(&l.yv.b)) {
+                (true, false) => {
+                    let vb = l.map.contract_y(&l.yv.b, &ws);
+                    (vb.iter().map(|v| vec![0; v.len()]).collect(), vb)
+                }
+                (false, true) => {
+                    let va = l.map.contract_y(&l.yv.a, &ws);
+                    let vb = va.iter().map(|v| vec![0; v.len()]).collect();
+                    (va, vb)
+                }
+                _ => (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws)),
+            };
             let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
             for t in 0..ws.len() {
                 w.a[0] = w.a[0].wrapping_add(za[t]);
                 w.b[0] = w.b[0].wrapping_add(zb[t]);
             }
-            if l.xm.b.is_empty() && !l.xm.a.is_empty() {
-                let ua = l.map.contract_x(&l.xm.a, &ws);
+            let xm = match &l.xm {
+                ClaimMac::Own(m) => m,
+                ClaimMac::Pending(i) => {
+                    &pending
+                        .get(*i)
+                        .ok_or_else(|| AramisError::Param("internal: claim refers to no pending sharing".into()))?
+                        .m
+                }
+            };
+            if xm.b.is_empty() && !xm.a.is_empty() {
+                let ua = l.map.contract_x(&xm.a, &ws);
                 lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
                 continue;
             }
-            let (ua, ub) = (l.map.contract_x(&l.xm.a, &ws), l.map.contract_x(&l.xm.b, &ws));
+            let (ua, ub) = (l.map.contract_x(&xm.a, &ws), l.map.contract_x(&xm.b, &ws));
             for t in 0..ws.len() {
                 uv = uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
             }
