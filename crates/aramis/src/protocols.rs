@@ -14,7 +14,7 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
-use crate::bilinear::{Bilinear, ClaimMac, LayerClaim, Weights};
+use crate::bilinear::{dot, Bilinear, ClaimMac, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
@@ -705,18 +705,25 @@ impl Aramis {
         // 3-out-of-3 part of u: additive MACs, the layers' <u, v>
         let mut uv = 0u128;
         let pending = std::mem::take(&mut self.pending);
+        // (rho drawn block by block into a buffer: the same stream, no
+        // vector as long as the sharing)
+        let mut rho = [0u128; 512];
         for x in pending.iter().chain(extra) {
-            let rho = gen_u128(&mut g, x.len());
             let additive = x.mac_is_additive();
-            for (j, &c) in rho.iter().enumerate() {
+            for start in (0..x.len()).step_by(rho.len()) {
+                let end = (start + rho.len()).min(x.len());
+                let rho = &mut rho[..end - start];
+                g.fill_u128(rho);
+                let (va, vb) = (&x.v.a[start..end], &x.v.b[start..end]);
+                let ma = &x.m.a[start..end];
                 if additive {
-                    uv = uv.wrapping_add(c.wrapping_mul(x.m.a[j]));
+                    uv = uv.wrapping_add(dot(rho, ma));
                 } else {
-                    u.a[0] = u.a[0].wrapping_add(c.wrapping_mul(x.m.a[j]));
-                    u.b[0] = u.b[0].wrapping_add(c.wrapping_mul(x.m.b[j]));
+                    u.a[0] = u.a[0].wrapping_add(dot(rho, ma));
+                    u.b[0] = u.b[0].wrapping_add(dot(rho, &x.m.b[start..end]));
                 }
-                w.a[0] = w.a[0].wrapping_add(c.wrapping_mul(x.v.a[j]));
-                w.b[0] = w.b[0].wrapping_add(c.wrapping_mul(x.v.b[j]));
+                w.a[0] = w.a[0].wrapping_add(dot(rho, va));
+                w.b[0] = w.b[0].wrapping_add(dot(rho, vb));
             }
         }
 
