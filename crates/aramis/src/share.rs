@@ -220,6 +220,30 @@ impl AuthShare {
         }
     }
 
+    /// Splits off elements `at..` (as `Vec::split_off`, on the four
+    /// components; an empty MAC stays empty).
+    pub fn split_off(&mut self, at: usize) -> AuthShare {
+        let cut = |v: &mut Vec<u128>| if v.is_empty() { Vec::new() } else { v.split_off(at) };
+        AuthShare {
+            v: RShare {
+                a: cut(&mut self.v.a),
+                b: cut(&mut self.v.b),
+            },
+            m: RShare {
+                a: cut(&mut self.m.a),
+                b: cut(&mut self.m.b),
+            },
+        }
+    }
+
+    /// Appends `o`'s elements (as `Vec::append`, on the four components).
+    pub fn append(&mut self, mut o: AuthShare) {
+        self.v.a.append(&mut o.v.a);
+        self.v.b.append(&mut o.v.b);
+        self.m.a.append(&mut o.m.a);
+        self.m.b.append(&mut o.m.b);
+    }
+
     /// The sharings one after the other.
     pub fn concat(xs: &[&AuthShare]) -> AuthShare {
         let v: Vec<&RShare> = xs.iter().map(|x| &x.v).collect();

@@ -251,32 +251,47 @@ pub fn piecewise(b: &mut MaliciousBackend, node: &Node, x: &MShared, t: &Piecewi
     Ok(mshared(x.shape.clone(), y))
 }
 
-/// A tree of pairwise maxima over the window cells, each level one vector.
+/// A tree of pairwise maxima over the window cells, each level one vector:
+/// the rows of a level are kept one after the other in one sharing, the
+/// first half compared with the second (an odd last row waits a level).
 pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolParams) -> Result<MShared> {
     let w = PoolWindows::new(&x.shape, p)?;
+    if w.cells == 0 {
+        return Err(Error::node(node, "pooling window is empty"));
+    }
     let gather = w.max_gather();
-    let row = |k: usize| {
-        let idx = &gather[k * w.n_out..(k + 1) * w.n_out];
+    let rows = |r: std::ops::Range<usize>| {
+        let idx = &gather[r.start * w.n_out..r.end * w.n_out];
         x.s.map(|c| idx.iter().map(|&i| c[i]).collect())
     };
-    let mut rows: Vec<AuthShare> = (0..w.cells).map(row).collect();
     let bits = b.compare_bits;
-    while rows.len() > 1 {
-        let half = rows.len() / 2;
-        let tail = if rows.len() % 2 == 1 { rows.pop() } else { None };
-        let right = rows.split_off(half);
-        let l: Vec<&AuthShare> = rows.iter().collect();
-        let r: Vec<&AuthShare> = right.iter().collect();
-        let m = b
-            .aramis
-            .max_pairwise(&AuthShare::concat(&l), &AuthShare::concat(&r), bits)
-            .map_err(|e| node_err(node, e))?;
-        rows = (0..half).map(|i| m.slice(i * w.n_out..(i + 1) * w.n_out)).collect();
+    let (mut k, mut level) = (w.cells, None::<AuthShare>);
+    while k > 1 {
+        let half = k / 2;
+        let (l, r, tail) = match level.take() {
+            // the first level straight from the input
+            None => (
+                rows(0..half),
+                rows(half..2 * half),
+                (k % 2 == 1).then(|| rows(k - 1..k)),
+            ),
+            Some(mut cur) => {
+                let tail = (k % 2 == 1).then(|| cur.split_off((k - 1) * w.n_out));
+                let r = cur.split_off(half * w.n_out);
+                (cur, r, tail)
+            }
+        };
+        let mut m = b.aramis.max_pairwise(&l, &r, bits).map_err(|e| node_err(node, e))?;
         if let Some(t) = tail {
-            rows.push(t);
+            m.append(t);
         }
+        level = Some(m);
+        k = half + k % 2;
     }
-    let y = rows.pop().ok_or_else(|| Error::node(node, "pooling window is empty"))?;
+    let y = match level {
+        Some(y) => y,
+        None => rows(0..1),
+    };
     Ok(mshared(w.out_shape, y))
 }
 
