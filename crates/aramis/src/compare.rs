@@ -292,16 +292,7 @@ impl Aramis {
 
     /// `max(x, 0)` for `|x| < 2^(bits-1)`: DReLU, then one product (`Step::Select`).
     pub fn relu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
-        let d = self.drelu_values(x, bits)?;
-        self.enter(Step::Select)?;
-        // the MAC comes from `x`'s: `[alpha x] d`; `d` needs none
-        self.mul_raw(
-            x,
-            &AuthShare {
-                v: d,
-                m: RShare::default(),
-            },
-        )
+        self.relu_with(x, bits, false)
     }
 
     /// [`Aramis::relu`] with the result's MAC left additive
@@ -309,15 +300,22 @@ impl Aramis {
     /// result that feeds a convolution or matrix product (anything else
     /// takes [`Aramis::replicate_mac`] first, which costs them back).
     pub fn relu_lazy(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
+        self.relu_with(x, bits, true)
+    }
+
+    fn relu_with(&mut self, x: &AuthShare, bits: u32, lazy: bool) -> Result<AuthShare> {
         let d = self.drelu_values(x, bits)?;
         self.enter(Step::Select)?;
-        self.mul_lazy(
-            x,
-            &AuthShare {
-                v: d,
-                m: RShare::default(),
-            },
-        )
+        // the MAC comes from `x`'s: `[alpha x] d`; `d` needs none
+        let d = AuthShare {
+            v: d,
+            m: RShare::default(),
+        };
+        if lazy {
+            self.mul_lazy(x, &d)
+        } else {
+            self.mul_raw(x, &d)
+        }
     }
 
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.

@@ -361,10 +361,14 @@ impl Aramis {
         self.mul_raw(x, y)
     }
 
-    /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
-    pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
+    /// Checks a product's operands (`y`'s MAC is not used: it may be empty
+    /// where `y` is checked otherwise) and returns `x`'s value components
+    /// to multiply, changed by the `InconsistentShare` cheat. The cheat
+    /// needs an element where a different x component changes this party's
+    /// product (y_i + y_(i+1) != 0); a product by zero components leaves
+    /// every message unchanged, so it waits.
+    fn mul_operands<'a>(&mut self, x: &'a AuthShare, y: &AuthShare) -> Result<Cow<'a, RShare>> {
         x.check("mul lhs")?;
-        // `y`'s MAC is not used (it may be empty where `y` is checked otherwise)
         y.v.check("mul rhs")?;
         if x.len() != y.len() {
             return Err(AramisError::Shape(format!(
@@ -373,16 +377,19 @@ impl Aramis {
                 y.len()
             )));
         }
-        let n = x.len();
         let mut xv = Cow::Borrowed(&x.v);
-        // The cheat needs an element where a different x component changes
-        // this party's product (y_i + y_(i+1) != 0); a product by zero
-        // components leaves every message unchanged, so it waits.
-        if let Some(j) = (0..n).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
+        if let Some(j) = (0..x.len()).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
             if self.fire_inconsistent() {
                 xv.to_mut().a[j] = xv.a[j].wrapping_add(1);
             }
         }
+        Ok(xv)
+    }
+
+    /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
+    pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
+        let xv = self.mul_operands(x, y)?;
+        let n = x.len();
         let mut z = Vec::with_capacity(2 * n);
         z.extend(mul_local_iter(&xv, &y.v));
         z.extend(mul_local_iter(&x.m, &y.v));
@@ -407,22 +414,8 @@ impl Aramis {
     /// first ([`Aramis::replicate_mac`], the 16 B per element and party
     /// saved here). 1 round, 16 bytes per element and party.
     pub(crate) fn mul_lazy(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
-        x.check("mul lhs")?;
-        y.v.check("mul rhs")?;
-        if x.len() != y.len() {
-            return Err(AramisError::Shape(format!(
-                "mul of {} and {} elements",
-                x.len(),
-                y.len()
-            )));
-        }
+        let xv = self.mul_operands(x, y)?;
         let n = x.len();
-        let mut xv = Cow::Borrowed(&x.v);
-        if let Some(j) = (0..n).find(|&j| y.v.a[j].wrapping_add(y.v.b[j]) != 0) {
-            if self.fire_inconsistent() {
-                xv.to_mut().a[j] = xv.a[j].wrapping_add(1);
-            }
-        }
         let mut z: Vec<u128> = mul_local_iter(&xv, &y.v).collect();
         self.add_zero_share(&mut z);
         let v = self.reshare(z, n)?;
