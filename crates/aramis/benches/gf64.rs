@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p cryptflow-aramis --bench gf64`.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use cryptflow_aramis::gf64;
 use cryptflow_aramis::LocalBatch;
 use cryptflow_exec::kernel::Gf64;
@@ -31,14 +32,24 @@ fn dzkp(c: &mut Criterion) {
     g.finish();
 }
 
-fn vector_ops(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gf64");
+/// A group of short measurements (the kernels take microseconds).
+fn short_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
+    g
+}
+
+/// Two 2^18-element vectors and 2^16 weights: the length and the operands.
+fn operands() -> (usize, Vec<u64>, Vec<u64>, Vec<u64>) {
     let len = 1 << 18;
-    let (a, b) = (values(len, 1), values(len, 2));
-    let w = values(len / 4, 3);
+    (len, values(len, 1), values(len, 2), values(len / 4, 3))
+}
+
+fn vector_ops(c: &mut Criterion) {
+    let mut g = short_group(c, "gf64");
+    let (len, a, b, w) = operands();
     let tau = values(18, 4);
     let mut out = vec![0u64; len];
     g.throughput(Throughput::Elements(len as u64));
@@ -54,13 +65,8 @@ fn vector_ops(c: &mut Criterion) {
 /// reduction per product: the path the proofs took before the VPCLMULQDQ
 /// kernels) and "vpclmul".
 fn kernels(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gf64_kernel");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
-    let len = 1 << 18;
-    let (a, b) = (values(len, 1), values(len, 2));
-    let w = values(len / 4, 3);
+    let mut g = short_group(c, "gf64_kernel");
+    let (len, a, b, w) = operands();
     let mut out = vec![0u64; len];
     g.throughput(Throughput::Elements(len as u64));
     let ks = [("blocks", Some(Gf64::blocks())), ("vpclmul", Gf64::vpclmul())];

@@ -100,6 +100,18 @@ fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
         .collect()
 }
 
+/// The owner's own input values, which it must supply, `n` of them.
+fn owner_values<T>(values: Option<&[T]>, n: usize) -> Result<&[T]> {
+    let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
+    if x.len() != n {
+        return Err(AramisError::Shape(format!(
+            "input has {} elements, expected {n}",
+            x.len()
+        )));
+    }
+    Ok(x)
+}
+
 fn check_party(to: PartyId) -> Result<()> {
     if to > 2 {
         return Err(AramisError::Param(format!("party {to} does not exist")));
@@ -219,13 +231,7 @@ impl Aramis {
         let (r1, r2) = (next(owner), prev(owner));
         self.tick();
         let v = if me == owner {
-            let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
-            if x.len() != n {
-                return Err(AramisError::Shape(format!(
-                    "input has {} elements, expected {n}",
-                    x.len()
-                )));
-            }
+            let x = owner_values(values, n)?;
             let c0 = gen_u128(self.p.prg_prev(), n);
             let c1 = gen_u128(self.p.prg_next(), n);
             let c2: Vec<u128> = (0..n)
@@ -315,13 +321,7 @@ impl Aramis {
             }
         };
         if me == owner {
-            let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
-            if x.len() != n {
-                return Err(AramisError::Shape(format!(
-                    "input has {} elements, expected {n}",
-                    x.len()
-                )));
-            }
+            let x = owner_values(values, n)?;
             let c = gen_u128(self.p.prg_prev(), n);
             let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
             // Not through `send`: a flipped bit here would only change the
