@@ -58,8 +58,11 @@ use crate::gf64;
 /// Entries per pattern block (the first three variables).
 const BLOCK_BITS: usize = 3;
 const PATTERNS: usize = 256;
-/// Variables of the eq-weight blocks of [`extension`] (2^10 weights, 8 KiB).
-const EXT_BLOCK_VARS: usize = 10;
+/// Variables of the eq-weight blocks of [`extension`] (2^12 weights, 32 KiB).
+const EXT_BLOCK_VARS: usize = 12;
+/// Pairs per half in a chunk of the round-3 table (built on the fly from
+/// the pattern values, 16 KiB per vector).
+const PATTERN_CHUNK: usize = 256;
 
 /// Gates per batch: a power of two with room for the pad gate, at least 64.
 pub(crate) fn batch_size(gates: usize) -> usize {
@@ -114,7 +117,12 @@ pub(crate) struct Prover {
     /// weights, derived from the previous ones without multiplications.
     w: Vec<u64>,
     pad_weight: u64,
-    /// Folded tables once the byte rounds are over.
+    /// After the byte rounds: every byte pattern's value at the bound
+    /// point, and the pad blocks' values (the round-3 table, block `j`
+    /// worth `tu[byte j]`, is never written out).
+    tu: Vec<u64>,
+    pads: (u64, u64),
+    /// Folded tables from round 4 on.
     u: Vec<u64>,
     v: Vec<u64>,
 }
@@ -153,6 +161,8 @@ impl Prover {
             pad_u,
             pad_v,
             buckets,
+            tu: Vec::new(),
+            pads: (0, 0),
             u: Vec::new(),
             v: Vec::new(),
         }
@@ -163,6 +173,8 @@ impl Prover {
         let t = self.rs.len();
         if t < BLOCK_BITS {
             self.byte_round(t)
+        } else if t == BLOCK_BITS {
+            self.pattern_round()
         } else {
             self.table_round(t)
         }
@@ -182,13 +194,13 @@ impl Prover {
             let u1: Vec<u64> = uf.iter().map(|f| at(f, 1)).collect();
             let du: Vec<u64> = u0.iter().zip(&u1).map(|(a, b)| a ^ b).collect();
             // v uses the same pattern folds
-            let (v0, v1, dv) = (&u0, &u1, &du);
-            // a0[Pu] = sum_Pv A[Pu][Pv] v0[Pv]; a1 with v1, ad with dv
+            let (v0, v1) = (&u0, &u1);
+            // a0[Pu] = sum_Pv A[Pu][Pv] v0[Pv]; a1 with v1, ad with dv = v0 + v1
             for p in 0..PATTERNS {
                 let row = &self.buckets[p * PATTERNS..(p + 1) * PATTERNS];
                 a0[p] = gf64::dot(row, v0);
                 a1[p] = gf64::dot(row, v1);
-                ad[p] = gf64::dot(row, dv);
+                ad[p] = a0[p] ^ a1[p];
             }
             let mut s0 = gf64::dot(&u0, &a0);
             let mut s1 = gf64::dot(&u1, &a1);
@@ -206,6 +218,56 @@ impl Prover {
         coefficients(q0, q1, c2)
     }
 
+    /// Round 3 on the virtual table of pattern values, a chunk of pairs
+    /// of both halves at a time (the halves share the weights).
+    fn pattern_round(&self) -> [u64; 3] {
+        let half = self.n / 8; // entries per half of the round-3 table
+        let chunk = PATTERN_CHUNK.min(self.w.len());
+        let (mut ub, mut vb) = (vec![0u64; 4 * chunk], vec![0u64; 4 * chunk]);
+        let mut acc = [0u64; 3];
+        for (c, w) in self.w.chunks_exact(chunk).enumerate() {
+            let from = 2 * chunk * c;
+            for (h, off) in [0, half].into_iter().enumerate() {
+                let at = h * 2 * chunk..(h + 1) * 2 * chunk;
+                self.pattern_values_into(&self.ubits, self.pads.0, off + from, &mut ub[at.clone()]);
+                self.pattern_values_into(&self.vbits, self.pads.1, off + from, &mut vb[at]);
+            }
+            let q = gf64::quad_sums(&ub, &vb, w);
+            acc = [acc[0] ^ q[0], acc[1] ^ q[1], acc[2] ^ q[2]];
+        }
+        coefficients(acc[0], acc[1], acc[2])
+    }
+
+    /// Entries `from..from + out.len()` of the round-3 table of `bits`
+    /// (`from` a multiple of 8): the pattern value of each byte, the pad
+    /// block's value at its place.
+    fn pattern_values_into(&self, bits: &[u64], pad: u64, from: usize, out: &mut [u64]) {
+        for (o, &wd) in out.chunks_exact_mut(8).zip(&bits[from / 8..]) {
+            for (k, x) in o.iter_mut().enumerate() {
+                *x = self.tu[((wd >> (8 * k)) & 0xff) as usize];
+            }
+        }
+        let pad_block = self.n / 8 - 1;
+        if (from..from + out.len()).contains(&pad_block) {
+            out[pad_block - from] = pad;
+        }
+    }
+
+    /// The round-4 tables (`n / 8` entries each): the round-3 table folded
+    /// at `r`, chunk by chunk.
+    fn folded_pattern_table(&self, bits: &[u64], pad: u64, r: u64) -> Vec<u64> {
+        let len = self.n / 4;
+        let chunk = 2 * PATTERN_CHUNK.min(len / 2);
+        let mut buf = vec![0u64; chunk];
+        let mut out = Vec::with_capacity(len / 2);
+        for from in (0..len).step_by(chunk) {
+            self.pattern_values_into(bits, pad, from, &mut buf);
+            gf64::fold_slice(&mut buf, r);
+            out.extend_from_slice(&buf[..chunk / 2]);
+        }
+        out
+    }
+
     fn table_round(&self, t: usize) -> [u64; 3] {
         // the weights are eq(tau[t + 1..], .) (just [1] in the last two rounds)
         debug_assert_eq!(self.w.len(), 1 << (self.m - 1).saturating_sub(t + 1));
@@ -218,26 +280,24 @@ impl Prover {
         self.rs.push(r);
         let t = self.rs.len();
         if t == BLOCK_BITS {
-            let tu = pattern_values(&self.rs);
-            let blocks = 2 * self.n / 8;
-            let pad_block = self.n / 8 - 1;
-            let table = |bits: &[u64], pad: &[u64; 8], rs: &[u64]| -> Vec<u64> {
-                let mut out = Vec::with_capacity(blocks);
-                for &wd in bits {
-                    out.extend((0..8).map(|k| tu[((wd >> (8 * k)) & 0xff) as usize]));
-                }
-                out[pad_block] = fold_block(pad, rs)[0];
-                out
-            };
-            self.u = table(&self.ubits, &self.pad_u, &self.rs);
-            self.v = table(&self.vbits, &self.pad_v, &self.rs);
+            self.tu = pattern_values(&self.rs);
+            self.pads = (
+                fold_block(&self.pad_u, &self.rs)[0],
+                fold_block(&self.pad_v, &self.rs)[0],
+            );
             self.buckets = Vec::new();
-        } else if t > BLOCK_BITS {
-            gf64::fold_in_place(&mut self.u, r);
-            gf64::fold_in_place(&mut self.v, r);
+        } else if t == BLOCK_BITS + 1 {
+            self.u = self.folded_pattern_table(&self.ubits, self.pads.0, r);
+            self.v = self.folded_pattern_table(&self.vbits, self.pads.1, r);
+            self.ubits = Vec::new();
+            self.vbits = Vec::new();
         }
         if t >= BLOCK_BITS {
             gf64::eq_drop_first(&mut self.w);
+        }
+        if t > BLOCK_BITS + 1 {
+            gf64::fold_in_place(&mut self.u, r);
+            gf64::fold_in_place(&mut self.v, r);
         }
     }
 }
@@ -249,22 +309,30 @@ impl Prover {
 /// A verifier's share of the claim is this for its `c` bits at `tau`
 /// (`n` entries), and the value it reveals is this for its `u` or `v` at `r`.
 pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) -> u64 {
-    // eq(high, b) = eq(low part, b mod 2^k) eq(rest, b >> k): the weights
-    // are made one block of 2^k at a time (same products as the whole
-    // table, without writing and faulting in megabytes of it)
+    // eq(high, b) = eq(low part, b mod 2^k) eq(rest, b >> k): the low
+    // weights are bucketed per pattern within each block of 2^k bytes, and
+    // the buckets take the block's high factor: 256 products per block
+    // instead of one per byte
     let high = &point[BLOCK_BITS..];
     let (elo, ehi) = high.split_at(high.len().min(EXT_BLOCK_VARS));
     let (elo, ehi) = (gf64::eq_table(elo), gf64::eq_table(ehi));
-    let mut eh = vec![0u64; elo.len()];
     let mut acc = [0u64; PATTERNS];
+    // (four sets of buckets, so that repeated patterns, as runs of zero
+    // bytes, do not chain every update through one memory slot)
+    let mut block = [[0u64; PATTERNS]; 4];
     for (&x, words) in ehi.iter().zip(bits.chunks(elo.len() / 8)) {
-        eh.copy_from_slice(&elo);
-        gf64::scale(&mut eh, x);
-        for (&wd, ws) in words.iter().zip(eh.chunks_exact(8)) {
+        block.iter_mut().for_each(|b| b.fill(0));
+        for (&wd, ws) in words.iter().zip(elo.chunks_exact(8)) {
             for (k, &w) in ws.iter().enumerate() {
-                acc[((wd >> (8 * k)) & 0xff) as usize] ^= w;
+                block[k % 4][((wd >> (8 * k)) & 0xff) as usize] ^= w;
             }
         }
+        let [b0, b1, b2, b3] = &mut block;
+        for (((a, b), c), d) in b0.iter_mut().zip(&*b1).zip(&*b2).zip(&*b3) {
+            *a ^= b ^ c ^ d;
+        }
+        gf64::scale(b0, x);
+        acc.iter_mut().zip(&*b0).for_each(|(a, b)| *a ^= b);
     }
     gf64::dot(&acc, &pattern_values(&point[..BLOCK_BITS])) ^ gf64::mul(pad, gf64::eq_at(point, pad_at))
 }

@@ -62,6 +62,11 @@ pub fn fold_in_place(v: &mut Vec<u64>, r: u64) {
     v.truncate(v.len() / 2);
 }
 
+/// [`fold_in_place`] on a slice: the folded table is its lower half.
+pub fn fold_slice(v: &mut [u64], r: u64) {
+    Gf64::auto().fold_in_place(v, r);
+}
+
 /// The eq weights of `tau[1..]` from those of `tau`: entries `2j` and
 /// `2j + 1` carry the factors `1 + tau_0` and `tau_0`, which add up to 1.
 /// In place, as [`fold_in_place`] (no multiplication at all).
