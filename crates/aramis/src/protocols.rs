@@ -676,7 +676,7 @@ impl Aramis {
     /// The batched check (Chida et al. §3 verification stage, over Z_2^128):
     /// 1. fresh common coin: a random sharing (from the pairwise streams, so
     ///    unknown to any single party and fixed only now) opened redundantly;
-    ///    it seeds public coefficients `rho_j` in Z_2^128, one per checked element;
+    ///    it seeds public coefficients `rho_j` in Z_2^64, one per checked element;
     /// 2. `[u] = sum rho_j [alpha x_j]`, `[w] = sum rho_j [x_j]` (local);
     ///    for every logged bilinear layer `z = f(x, y)` and three rank-one
     ///    weightings `r ⊗ s` from the coin (one per-element weighting for an

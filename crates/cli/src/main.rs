@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod deploy;
+mod heap;
 mod image;
 mod model;
 mod processes;
@@ -208,6 +209,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    heap::keep_freed_memory();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
