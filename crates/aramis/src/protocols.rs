@@ -456,7 +456,7 @@ impl Aramis {
     /// product by `[alpha]` (`authenticate`, 1 round, 16 bytes per
     /// party and output element). `y`'s MAC is not used and may be empty.
     pub fn mul_bilinear<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &AuthShare, map: B) -> Result<AuthShare> {
-        let v = self.mul_bilinear_values(x, &y.v, map)?;
+        let v = self.mul_bilinear_values(x, &y.v, None, map)?;
         self.authenticated(v)
     }
 
@@ -468,13 +468,32 @@ impl Aramis {
     /// checks `f` itself by Freivalds' rank-one weighting of the outputs
     /// against `[alpha x]` and `y` (see [`Aramis::verify`]); this replaces
     /// the two evaluations of `f([alpha x], y)` a MAC product would take.
-    pub fn mul_bilinear_values<B: Bilinear + 'static>(&mut self, x: &AuthShare, y: &RShare, map: B) -> Result<RShare> {
+    /// `y_input_of = Some(o)`: `y` is a sharing from
+    /// [`Aramis::input_values`] by party `o` (component `o + 2` zero), and
+    /// every party evaluates `f` once (as `cryptflow_mpc`'s bilinear
+    /// layers: `P_o` takes `f(x_o + x_(o+1), y_o + y_(o+1))`, `P_(o+1)`
+    /// `f(x_(o+2), y_(o+1))`, `P_(o+2)` `f(x_(o+2), y_o)`; 3 evaluations
+    /// over the parties instead of 4); the two holders of the zero
+    /// component check it.
+    pub fn mul_bilinear_values<B: Bilinear + 'static>(
+        &mut self,
+        x: &AuthShare,
+        y: &RShare,
+        y_input_of: Option<PartyId>,
+        map: B,
+    ) -> Result<RShare> {
         self.enter(Step::Bilinear)?;
-        self.bilinear_raw(x, y, Box::new(map))
+        self.bilinear_raw(x, y, y_input_of, Box::new(map))
     }
 
     /// [`Aramis::mul_bilinear_values`] inside the current step.
-    pub(crate) fn bilinear_raw(&mut self, x: &AuthShare, y: &RShare, map: Box<dyn Bilinear>) -> Result<RShare> {
+    pub(crate) fn bilinear_raw(
+        &mut self,
+        x: &AuthShare,
+        y: &RShare,
+        y_input_of: Option<PartyId>,
+        map: Box<dyn Bilinear>,
+    ) -> Result<RShare> {
         if x.mac_is_additive() {
             x.v.check("bilinear lhs")?;
         } else {
@@ -483,22 +502,43 @@ impl Aramis {
         y.check("bilinear rhs")?;
         map.check_lens(x.len(), y.len())?;
         let out_len = map.lens().2;
+        let me = self.id();
+        let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
+        if let Some(o) = y_input_of {
+            check_party(o)?;
+            let held = (me == next(o) && zero(&y.b)) || (me == prev(o) && zero(&y.a)) || me == o;
+            if !held {
+                return Err(AramisError::Param(format!(
+                    "bilinear rhs: not shared by party {o} with a zero component"
+                )));
+            }
+        }
         let mut xv = Cow::Borrowed(&x.v);
         if !xv.is_empty() && self.fire_inconsistent() {
-            xv.to_mut().a[0] = xv.a[0].wrapping_add(1);
+            // a component this party's evaluation uses (P_(o+1) uses only x_(o+2))
+            let xv = xv.to_mut();
+            let c = if y_input_of.is_some_and(|o| me == next(o)) {
+                &mut xv.b
+            } else {
+                &mut xv.a
+            };
+            c[0] = c[0].wrapping_add(1);
         }
-        // x_i (y_i + y_(i+1)) + x_(i+1) y_i, in one evaluation where a
-        // component of y is zero: the weights' sharing (`input_values`) has
-        // one, so two of the three parties evaluate the map once (4 GEMMs
-        // over the parties instead of 6 per layer)
-        let mut z = if y.a.iter().all(|&v| v == 0) {
-            map.eval(&xv.a, &y.b)
-        } else if y.b.iter().all(|&v| v == 0) {
-            map.eval(&zip_add(&xv.a, &xv.b), &y.a)
-        } else {
-            let mut z = map.eval(&xv.a, &zip_add(&y.a, &y.b));
-            add_assign(&mut z, &map.eval(&xv.b, &y.a));
-            z
+        let mut z = match y_input_of {
+            // the six cross terms x_j y_k with y_k non-zero, one evaluation
+            // per party (see `mul_bilinear_values`)
+            Some(o) if me == o => map.eval(&zip_add(&xv.a, &xv.b), &zip_add(&y.a, &y.b)),
+            Some(o) if me == next(o) => map.eval(&xv.b, &y.a),
+            Some(_) => map.eval(&xv.a, &y.b),
+            // x_i (y_i + y_(i+1)) + x_(i+1) y_i, once where this party holds
+            // a zero component of y
+            None if zero(&y.a) => map.eval(&xv.a, &y.b),
+            None if zero(&y.b) => map.eval(&zip_add(&xv.a, &xv.b), &y.a),
+            None => {
+                let mut z = map.eval(&xv.a, &zip_add(&y.a, &y.b));
+                add_assign(&mut z, &map.eval(&xv.b, &y.a));
+                z
+            }
         };
         self.add_zero_share(&mut z);
         let v = self.reshare(z, out_len)?;

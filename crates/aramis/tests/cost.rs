@@ -72,7 +72,7 @@ fn costs_per_element() {
         a.mul_bilinear(&x[0], &x[1], Gemm { m: 64, k: 64, n: 64 }).unwrap();
     });
     let bil_values = aramis_cost(inputs, |a, x| {
-        a.mul_bilinear_values(&x[0], &x[1].v, Gemm { m: 64, k: 64, n: 64 })
+        a.mul_bilinear_values(&x[0], &x[1].v, None, Gemm { m: 64, k: 64, n: 64 })
             .unwrap();
     });
     // the layer's Freivalds check rides on the checkpoint: no extra traffic

@@ -1,8 +1,9 @@
 //! Honest runs of every Aramis protocol equal the cleartext ring computation mod 2^64.
 #![allow(clippy::unwrap_used)]
 
+use cryptflow_aramis::bilinear::Weights;
 use cryptflow_aramis::testing::run3;
-use cryptflow_aramis::{Aramis, Gemm, Result};
+use cryptflow_aramis::{Aramis, Bilinear, Gemm, Result};
 use proptest::prelude::*;
 
 fn gemm64(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
@@ -114,4 +115,73 @@ fn shares_and_macs_are_full_width_and_consistent() {
         }
     }
     assert!(res.iter().any(|r| r.0.v.a.iter().any(|c| c >> 64 != 0)));
+}
+
+/// A GEMM that counts its evaluations (per party: each runs in its thread).
+struct Counted(Gemm, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Bilinear for Counted {
+    fn lens(&self) -> (usize, usize, usize) {
+        self.0.lens()
+    }
+    fn grid(&self) -> (usize, usize) {
+        self.0.grid()
+    }
+    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.eval(x, y)
+    }
+    fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
+        self.0.weigh(z, w)
+    }
+    fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        self.0.contract_x(x, w)
+    }
+    fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
+        self.0.contract_y(y, w)
+    }
+}
+
+#[test]
+fn a_layer_by_weights_evaluates_the_map_once_per_party() {
+    // P1's data x (m x k) times P0's weights w (k x q), the weights shared
+    // by `input_values`: told so, every party evaluates the map once (the
+    // result is right, and checked); not told, P0 evaluates it twice.
+    let (m, k, q) = (3, 5, 4);
+    let x: Vec<u64> = (0..m * k)
+        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let w: Vec<u64> = (0..k * q)
+        .map(|i| (i as u64 + 3).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .collect();
+    let want = gemm64(m, k, q, &x, &w);
+    for (hint, evals) in [(Some(0), [1, 1, 1]), (None, [2, 1, 1])] {
+        let res = run3(Some(11), [None; 3], |a| {
+            let me = a.id();
+            let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let sx = a.input(1, (me == 1).then_some(&x[..]), m * k)?;
+            let sw = a.input_values(0, (me == 0).then_some(&w[..]), k * q)?;
+            let z = a.mul_bilinear_values(&sx, &sw, hint, Counted(Gemm { m, k, n: q }, n.clone()))?;
+            let z = a.authenticate_values(&z)?;
+            let out = a.output_to(1, &z)?;
+            Ok::<_, cryptflow_aramis::AramisError>((out, n.load(std::sync::atomic::Ordering::Relaxed)))
+        });
+        for (id, r) in res.into_iter().enumerate() {
+            let (out, count) = r.unwrap();
+            assert_eq!(out, (id == 1).then(|| want.clone()), "{hint:?}");
+            assert_eq!(count, evals[id], "party {id}, {hint:?}");
+        }
+    }
+    // a sharing without the zero component the hint claims is refused by
+    // the parties that hold that component
+    let res = run3(Some(12), [None; 3], |a| {
+        let me = a.id();
+        let sx = a.input(1, (me == 1).then_some(&x[..]), m * k)?;
+        let sw = a.input_values(0, (me == 0).then_some(&w[..]), k * q)?;
+        a.mul_bilinear_values(&sx, &sw, Some(1), Gemm { m, k, n: q })
+    });
+    for id in [0, 2] {
+        let e = res[id].as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("not shared by party 1"), "party {id}: {e}");
+    }
 }

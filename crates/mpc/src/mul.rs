@@ -25,7 +25,7 @@
 use crate::error::{MpcError, Result};
 use crate::party::Party;
 use crate::share::{AShare, BShare};
-use cryptflow_net::{next, prev};
+use cryptflow_net::{next, prev, PartyId};
 
 fn check(x: &AShare, what: &str) -> Result<()> {
     if x.a.len() != x.b.len() {
@@ -52,32 +52,59 @@ pub(crate) fn mul_local(p: &mut Party, x: &AShare, y: &AShare) -> Result<Vec<u64
         .collect())
 }
 
-/// Local bilinear 3-out-of-3 share `f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i) + alpha_i`.
-pub(crate) fn bilinear_local<F>(p: &mut Party, x: &AShare, y: &AShare, out_len: usize, f: F) -> Result<Vec<u64>>
+/// Local bilinear 3-out-of-3 share of `f(x, y)`, zero sharing included.
+///
+/// In general `f(x_i, y_i + y_(i+1)) + f(x_(i+1), y_i)`: two evaluations.
+/// Where a component of `y` is zero, as in an input or weight that party
+/// `o` shared with `share_input` (component `o + 2` zero, `y_input_of =
+/// Some(o)`), the six non-zero cross terms `x_j y_k` are split so that
+/// every party evaluates `f` once: `P_o` (holding both non-zero components
+/// of `y`) takes the four it can, `f(x_o + x_(o+1), y_o + y_(o+1))`,
+/// `P_(o+1)` takes `f(x_(o+2), y_(o+1))` and `P_(o+2)` `f(x_(o+2), y_o)`:
+/// 3 GEMMs per layer over the parties instead of 4 (6 without the zero
+/// component). The two parties that hold the zero component check it; the
+/// third cannot, so `y_input_of` must come from the sharing's origin.
+pub(crate) fn bilinear_local<F>(
+    p: &mut Party,
+    x: &AShare,
+    y: &AShare,
+    y_input_of: Option<PartyId>,
+    out_len: usize,
+    f: F,
+) -> Result<Vec<u64>>
 where
     F: Fn(&[u64], &[u64]) -> Vec<u64>,
 {
     check(x, "bilinear lhs")?;
     check(y, "bilinear rhs")?;
     let sum = |u: &[u64], v: &[u64]| -> Vec<u64> { u.iter().zip(v).map(|(p, q)| p.wrapping_add(*q)).collect() };
-    // x_i (y_i + y_(i+1)) + x_(i+1) y_i, in one evaluation where a component
-    // of y is zero: the weights' sharing (`share_input`) has one, so two of
-    // the three parties evaluate the map once (4 GEMMs instead of 6)
-    let mut z = if y.a.iter().all(|&v| v == 0) {
-        f(&x.a, &y.b)
-    } else if y.b.iter().all(|&v| v == 0) {
-        f(&sum(&x.a, &x.b), &y.a)
-    } else {
-        let mut z = f(&x.a, &sum(&y.a, &y.b));
-        let z2 = f(&x.b, &y.a);
-        if z2.len() != z.len() {
-            return Err(MpcError::Shape(format!(
-                "bilinear map returned {} elements, expected {out_len}",
-                z2.len()
-            )));
+    let zero = |c: &[u64]| c.iter().all(|&v| v == 0);
+    let me = p.id();
+    let mut z = match y_input_of {
+        Some(o) if me == o => f(&sum(&x.a, &x.b), &sum(&y.a, &y.b)),
+        Some(o) if me == next(o) && zero(&y.b) => f(&x.b, &y.a),
+        Some(o) if me == prev(o) && zero(&y.a) => f(&x.a, &y.b),
+        Some(o) => {
+            return Err(MpcError::Param(format!(
+                "bilinear rhs: not shared by party {o} with a zero component"
+            )))
         }
-        z.iter_mut().zip(&z2).for_each(|(p, q)| *p = p.wrapping_add(*q));
-        z
+        // x_i (y_i + y_(i+1)) + x_(i+1) y_i, once where this party holds a
+        // zero component of y
+        None if zero(&y.a) => f(&x.a, &y.b),
+        None if zero(&y.b) => f(&sum(&x.a, &x.b), &y.a),
+        None => {
+            let mut z = f(&x.a, &sum(&y.a, &y.b));
+            let z2 = f(&x.b, &y.a);
+            if z2.len() != z.len() {
+                return Err(MpcError::Shape(format!(
+                    "bilinear map returned {} elements, expected {out_len}",
+                    z2.len()
+                )));
+            }
+            z.iter_mut().zip(&z2).for_each(|(p, q)| *p = p.wrapping_add(*q));
+            z
+        }
     };
     if z.len() != out_len {
         return Err(MpcError::Shape(format!(
@@ -114,7 +141,7 @@ pub fn mul_bilinear<F>(p: &mut Party, x: &AShare, y: &AShare, out_len: usize, f:
 where
     F: Fn(&[u64], &[u64]) -> Vec<u64>,
 {
-    let z = bilinear_local(p, x, y, out_len, f)?;
+    let z = bilinear_local(p, x, y, None, out_len, f)?;
     reshare(p, z)
 }
 

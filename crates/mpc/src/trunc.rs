@@ -53,6 +53,7 @@ use crate::error::{MpcError, Result};
 use crate::mul::{bilinear_local, mul_local};
 use crate::party::Party;
 use crate::share::AShare;
+use cryptflow_net::PartyId;
 
 fn check_shift(d: u32) -> Result<()> {
     if d >= 64 {
@@ -174,13 +175,22 @@ pub fn mul_trunc(p: &mut Party, x: &AShare, y: &AShare, d: u32) -> Result<AShare
 }
 
 /// `f(x, y) / 2^d` for a bilinear `f` returning `out_len` elements, fused:
-/// 2 rounds, 3 elements in total per output element.
-pub fn bilinear_trunc<F>(p: &mut Party, x: &AShare, y: &AShare, out_len: usize, f: F, d: u32) -> Result<AShare>
+/// 2 rounds, 3 elements in total per output element. `y_input_of` as in
+/// [`crate::mul::bilinear_local`].
+pub fn bilinear_trunc<F>(
+    p: &mut Party,
+    x: &AShare,
+    y: &AShare,
+    y_input_of: Option<PartyId>,
+    out_len: usize,
+    f: F,
+    d: u32,
+) -> Result<AShare>
 where
     F: Fn(&[u64], &[u64]) -> Vec<u64>,
 {
     check_shift(d)?;
-    let z = bilinear_local(p, x, y, out_len, f)?;
+    let z = bilinear_local(p, x, y, y_input_of, out_len, f)?;
     trunc_from_local(p, z, d)
 }
 

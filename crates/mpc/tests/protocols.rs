@@ -231,12 +231,18 @@ proptest! {
             let sx = input0(p, &x);
             let sy = input0(p, &y);
             let a = ok(mul_trunc(p, &sx, &sy, s));
-            let b = ok(bilinear_trunc(p, &sx, &sy, x.len(), |u, v| {
-                u.iter().zip(v).map(|(a, b)| a.wrapping_mul(*b)).collect()
-            }, s));
-            (a, b, p.counters())
+            let hadamard = |u: &[u64], v: &[u64]| -> Vec<u64> { u.iter().zip(v).map(|(a, b)| a.wrapping_mul(*b)).collect() };
+            let b = ok(bilinear_trunc(p, &sx, &sy, None, x.len(), hadamard, s));
+            // y as an input of party 0: one evaluation per party
+            let c = ok(bilinear_trunc(p, &sx, &sy, Some(0), x.len(), hadamard, s));
+            (a, b, c, p.counters())
         });
-        for out in [[r[0].0.clone(), r[1].0.clone(), r[2].0.clone()], [r[0].1.clone(), r[1].1.clone(), r[2].1.clone()]] {
+        let outs = [
+            [r[0].0.clone(), r[1].0.clone(), r[2].0.clone()],
+            [r[0].1.clone(), r[1].1.clone(), r[2].1.clone()],
+            [r[0].2.clone(), r[1].2.clone(), r[2].2.clone()],
+        ];
+        for out in outs {
             prop_assert!(consistent(&out));
             for (j, got) in open(&out).into_iter().enumerate() {
                 let want = (x[j].wrapping_mul(y[j]) as i64) >> s;
@@ -244,7 +250,7 @@ proptest! {
                 prop_assert!(err == 0 || err == 1, "j={} got={} want={}", j, got as i64, want);
             }
         }
-        prop_assert_eq!(r[0].2.rounds, 2 + 2 + 2);
+        prop_assert_eq!(r[0].3.rounds, 2 + 2 + 2 + 2);
     }
 
     #[test]

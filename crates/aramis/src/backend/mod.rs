@@ -34,6 +34,10 @@ pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 21;
 pub struct MShared {
     pub shape: Vec<usize>,
     pub s: AuthShare,
+    /// `Some(o)`: weights that party `o` shared with `input_values`
+    /// (component `o + 2` zero), which lets a Conv/MatMul by them evaluate
+    /// the map once per party; `None` otherwise.
+    pub input_of: Option<usize>,
 }
 
 impl MShared {
@@ -97,6 +101,7 @@ impl MaliciousBackend {
         Ok(MShared {
             shape: node.shape.clone(),
             s,
+            input_of: (owner == MODEL_OWNER).then_some(owner),
         })
     }
 
@@ -130,6 +135,7 @@ impl MaliciousBackend {
                     Some(MShared {
                         shape: v.shape.clone(),
                         s,
+                        input_of: None,
                     })
                 });
                 continue;
@@ -142,6 +148,7 @@ impl MaliciousBackend {
             out.push(Some(MShared {
                 shape: v.shape.clone(),
                 s,
+                input_of: None,
             }));
         }
         Ok(out)
@@ -213,6 +220,8 @@ impl Backend for MaliciousBackend {
         Ok(MShared {
             shape: node.shape.clone(),
             s: s.s,
+            // (kept by a reshape, which moves no component)
+            input_of: s.input_of,
         })
     }
 }

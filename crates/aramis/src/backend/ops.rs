@@ -11,7 +11,11 @@ use cryptflow_ir::layout::{self, ConvGeom, PoolWindows};
 use cryptflow_ir::{ConvParams, Node, Op, PoolParams, Tensor};
 
 fn mshared(shape: Vec<usize>, s: AuthShare) -> MShared {
-    MShared { shape, s }
+    MShared {
+        shape,
+        s,
+        input_of: None,
+    }
 }
 
 /// Applies a layout map to the four components (value and MAC, both
@@ -79,7 +83,7 @@ pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParam
     let (pixels, out_shape) = (g.out_pixels(), g.out_shape());
     let y = b
         .aramis
-        .mul_bilinear_values(&x[0].s, &x[1].s.v, Conv { g })
+        .mul_bilinear_values(&x[0].s, &x[1].s.v, x[1].input_of, Conv { g })
         .map_err(|e| node_err(node, e))?;
     let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
@@ -92,7 +96,7 @@ pub fn matmul(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<M
     let (m, k, n) = (x[0].shape[0], x[0].shape[1], x[1].shape[1]);
     let y = b
         .aramis
-        .mul_bilinear_values(&x[0].s, &x[1].s.v, Gemm { m, k, n })
+        .mul_bilinear_values(&x[0].s, &x[1].s.v, x[1].input_of, Gemm { m, k, n })
         .map_err(|e| node_err(node, e))?;
     let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
@@ -298,7 +302,11 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
 /// Layout ops: local on the four components; a pad constant is a public value.
 pub fn movement(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<MShared> {
     match &node.op {
-        Op::Reshape => Ok(mshared(node.shape.clone(), x[0].s.clone())),
+        Op::Reshape => Ok(MShared {
+            shape: node.shape.clone(),
+            s: x[0].s.clone(),
+            input_of: x[0].input_of,
+        }),
         Op::Transpose { perm } => Ok(on_components(x[0], |t| layout::transpose(t, perm))),
         Op::Concat { axis } => {
             let comp = |pick: fn(&AuthShare) -> &Vec<u128>| -> Vec<u128> {

@@ -11,14 +11,19 @@ use cryptflow_ir::layout::{self, ConvGeom, PoolWindows};
 use cryptflow_ir::{ConvParams, Node, PoolParams};
 
 fn shared(shape: Vec<usize>, s: AShare) -> Shared {
-    Shared { shape, s }
+    Shared {
+        shape,
+        s,
+        input_of: None,
+    }
 }
 
 pub fn conv(b: &mut ThreePcBackend, node: &Node, x: &[&Shared], p: &ConvParams) -> Result<Shared> {
     let g = ConvGeom::new(&x[0].shape, &x[1].shape, p)?;
     let n_out = g.n * g.o * g.out_pixels();
     let f = |xv: &[u64], wv: &[u64]| ring::conv(&g, xv, wv);
-    let mut y = bilinear_trunc(&mut b.party, &x[0].s, &x[1].s, n_out, f, b.scale).map_err(|e| mpc_err(node, e))?;
+    let mut y = bilinear_trunc(&mut b.party, &x[0].s, &x[1].s, x[1].input_of, n_out, f, b.scale)
+        .map_err(|e| mpc_err(node, e))?;
     if let Some(bias) = x.get(2) {
         add_channel_bias(&mut y.a, &bias.s.a, g.out_pixels());
         add_channel_bias(&mut y.b, &bias.s.b, g.out_pixels());
@@ -29,7 +34,8 @@ pub fn conv(b: &mut ThreePcBackend, node: &Node, x: &[&Shared], p: &ConvParams) 
 pub fn matmul(b: &mut ThreePcBackend, node: &Node, x: &[&Shared]) -> Result<Shared> {
     let (m, k, n) = (x[0].shape[0], x[0].shape[1], x[1].shape[1]);
     let f = |xv: &[u64], wv: &[u64]| ring::gemm(m, k, n, xv, wv);
-    let mut y = bilinear_trunc(&mut b.party, &x[0].s, &x[1].s, m * n, f, b.scale).map_err(|e| mpc_err(node, e))?;
+    let mut y = bilinear_trunc(&mut b.party, &x[0].s, &x[1].s, x[1].input_of, m * n, f, b.scale)
+        .map_err(|e| mpc_err(node, e))?;
     if let Some(bias) = x.get(2) {
         for comp in [(&mut y.a, &bias.s.a), (&mut y.b, &bias.s.b)] {
             for row in comp.0.chunks_mut(n) {

@@ -28,6 +28,10 @@ pub const HELPER: usize = 2;
 pub struct Shared {
     pub shape: Vec<usize>,
     pub s: AShare,
+    /// `Some(o)`: an input or weight as `share_input` from party `o` shared
+    /// it (component `o + 2` zero), which lets a product by it skip a GEMM
+    /// (`mul::bilinear_local`); `None` for computed values.
+    pub input_of: Option<usize>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -92,6 +96,7 @@ impl ThreePcBackend {
         Ok(Shared {
             shape: node.shape.clone(),
             s,
+            input_of: Some(owner),
         })
     }
 }
@@ -148,6 +153,8 @@ impl Backend for ThreePcBackend {
         Ok(Shared {
             shape: node.shape.clone(),
             s: s.s,
+            // (kept by a reshape, which moves no component)
+            input_of: s.input_of,
         })
     }
 }
@@ -165,5 +172,6 @@ pub(crate) fn on_components(x: &Shared, f: impl Fn(&Tensor<u64>) -> Result<Tenso
     Ok(Shared {
         shape: a.shape,
         s: AShare { a: a.data, b: b.data },
+        input_of: None,
     })
 }

@@ -13,6 +13,7 @@ pub fn eval(b: &mut ThreePcBackend, node: &Node, x: &[&Shared]) -> Result<Shared
         Op::Reshape => Ok(Shared {
             shape: node.shape.clone(),
             s: x[0].s.clone(),
+            input_of: x[0].input_of,
         }),
         Op::Transpose { perm } => on_components(x[0], |t| Ok(layout::transpose(t, perm))),
         Op::Concat { axis } => {
@@ -33,6 +34,7 @@ pub fn eval(b: &mut ThreePcBackend, node: &Node, x: &[&Shared]) -> Result<Shared
                     a: comp(|s| &s.a),
                     b: comp(|s| &s.b),
                 },
+                input_of: None,
             })
         }
         Op::Pad { pads, value } => {

@@ -14,6 +14,7 @@ fn shared(shape: &[usize], s: AShare) -> Shared {
     Shared {
         shape: shape.to_vec(),
         s,
+        input_of: None,
     }
 }
 
