@@ -11,10 +11,12 @@ use cryptflow_exec::ring;
 use cryptflow_ir::layout::ConvGeom;
 
 /// Rank-one output weights: output element `(i, j)` of the map's
-/// `rows x cols` view weighs `r[i] * s[j]`.
+/// `rows x cols` view weighs `r[i] * s[j]`. 64-bit coefficients are as
+/// strong as 128-bit ones for the check (`docs/PROTOCOLS.md`, soundness)
+/// and take two word products per term instead of three.
 pub struct Weights {
-    pub r: Vec<u128>,
-    pub s: Vec<u128>,
+    pub r: Vec<u64>,
+    pub s: Vec<u64>,
 }
 
 /// Independent rank-one weightings per map in the check: the chance that
@@ -91,8 +93,16 @@ pub fn dot(x: &[u128], y: &[u128]) -> u128 {
         .fold(0u128, |a, (p, q)| a.wrapping_add(p.wrapping_mul(*q)))
 }
 
-/// `acc += c * x` (wrapping).
-fn axpy(acc: &mut [u128], c: u128, x: &[u128]) {
+/// Wrapping inner product of a vector over Z_2^128 with 64-bit weights.
+pub fn dot_w(x: &[u128], w: &[u64]) -> u128 {
+    x.iter()
+        .zip(w)
+        .fold(0u128, |a, (p, &q)| a.wrapping_add(p.wrapping_mul(q as u128)))
+}
+
+/// `acc += c * x` (wrapping), `c` a 64-bit weight.
+fn axpy(acc: &mut [u128], c: u64, x: &[u128]) {
+    let c = c as u128;
     for (a, v) in acc.iter_mut().zip(x) {
         *a = a.wrapping_add(c.wrapping_mul(*v));
     }
@@ -124,12 +134,12 @@ impl Bilinear for Hadamard {
     }
 
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
-        w.iter().map(|w| dot(z, &w.s)).collect()
+        w.iter().map(|w| dot_w(z, &w.s)).collect()
     }
 
     fn contract_x(&self, x: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
         w.iter()
-            .map(|w| x.iter().zip(&w.s).map(|(p, q)| p.wrapping_mul(*q)).collect())
+            .map(|w| x.iter().zip(&w.s).map(|(p, &q)| p.wrapping_mul(q as u128)).collect())
             .collect()
     }
 
@@ -164,7 +174,7 @@ impl Bilinear for Gemm {
         w.iter()
             .map(|w| {
                 (0..self.m).fold(0u128, |a, i| {
-                    a.wrapping_add(w.r[i].wrapping_mul(dot(&z[i * self.n..(i + 1) * self.n], &w.s)))
+                    a.wrapping_add((w.r[i] as u128).wrapping_mul(dot_w(&z[i * self.n..(i + 1) * self.n], &w.s)))
                 })
             })
             .collect()
@@ -188,7 +198,7 @@ impl Bilinear for Gemm {
         w.iter()
             .map(|w| {
                 (0..self.k)
-                    .map(|p| dot(&y[p * self.n..(p + 1) * self.n], &w.s))
+                    .map(|p| dot_w(&y[p * self.n..(p + 1) * self.n], &w.s))
                     .collect()
             })
             .collect()
@@ -223,8 +233,8 @@ impl Bilinear for Conv {
                 let mut acc = 0u128;
                 for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
                     let (n, oc) = (idx / o, idx % o);
-                    let d = dot(plane, &w.s[n * pix..(n + 1) * pix]);
-                    acc = acc.wrapping_add(w.r[oc].wrapping_mul(d));
+                    let d = dot_w(plane, &w.s[n * pix..(n + 1) * pix]);
+                    acc = acc.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
                 }
                 acc
             })
@@ -249,7 +259,7 @@ impl Bilinear for Conv {
                     let s = &wi.s[n * pix..(n + 1) * pix];
                     for (q, row) in cols.chunks_exact(pix).enumerate() {
                         let t = &mut ui[grp * kr + q];
-                        *t = t.wrapping_add(dot(row, s));
+                        *t = t.wrapping_add(dot_w(row, s));
                     }
                 }
             }
@@ -294,8 +304,8 @@ mod tests {
         let (rows, cols) = f.grid();
         let w: Vec<Weights> = (0..2)
             .map(|_| Weights {
-                r: (0..rows).map(|_| r()).collect(),
-                s: (0..cols).map(|_| r()).collect(),
+                r: (0..rows).map(|_| r() as u64).collect(),
+                s: (0..cols).map(|_| r() as u64).collect(),
             })
             .collect();
         let mut z = f.eval(&x, &y);

@@ -772,8 +772,8 @@ impl Aramis {
             uv = uv.wrapping_add(l.lie);
             let ws: Vec<Weights> = (0..l.map.reps())
                 .map(|_| Weights {
-                    r: gen_u128(&mut g, rows),
-                    s: gen_u128(&mut g, cols),
+                    r: g.gen_u64(rows),
+                    s: g.gen_u64(cols),
                 })
                 .collect();
             // (a weights component that is zero, as at two of the parties,
