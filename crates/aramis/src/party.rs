@@ -74,6 +74,30 @@ pub struct Aramis {
     cheat: Option<Cheat>,
     fired: bool,
     released: u64,
+    /// Digests of the masked shares that `next` and `prev` sent to both
+    /// their neighbours since the last check (`trunc::bilinear_trunc_lazy`):
+    /// the two receivers of each compare them at the checkpoint.
+    pub(crate) sole_openings: Option<SoleOpenings>,
+}
+
+/// See [`Aramis::sole_openings`].
+pub(crate) struct SoleOpenings {
+    pub from_next: Sha256,
+    pub from_prev: Sha256,
+}
+
+impl SoleOpenings {
+    pub(crate) fn new() -> SoleOpenings {
+        let start = || {
+            let mut h = Sha256::new();
+            h.update(b"cryptflow-aramis/v1/sole-openings");
+            h
+        };
+        SoleOpenings {
+            from_next: start(),
+            from_prev: start(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Aramis {
@@ -176,6 +200,7 @@ impl Aramis {
             cheat: None,
             fired: false,
             released: 0,
+            sole_openings: None,
         }
     }
 

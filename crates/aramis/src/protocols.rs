@@ -24,6 +24,7 @@ use crate::party::{
 use crate::share::{lift, sx, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
+use sha2::Digest;
 use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
@@ -58,7 +59,7 @@ fn width_mask(bits: u32) -> u128 {
 }
 
 /// Bytes that `n` elements of `bits` bits take on the wire (see [`encode_width`]).
-fn width_len(n: usize, bits: u32) -> usize {
+pub(crate) fn width_len(n: usize, bits: u32) -> usize {
     if bits == 1 {
         n.div_ceil(8)
     } else {
@@ -68,7 +69,7 @@ fn width_len(n: usize, bits: u32) -> usize {
 
 /// Elements reduced mod 2^bits on the wire: packed bits for `bits == 1`,
 /// else `ceil(bits / 8)` little-endian bytes each.
-fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
+pub(crate) fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
     let mask = width_mask(bits);
     if bits == 1 {
         let mut out = vec![0u8; v.len().div_ceil(8)];
@@ -86,7 +87,7 @@ fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
 }
 
 /// The inverse of [`encode_width`] (`m` has [`width_len`] bytes).
-fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
+pub(crate) fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
     if bits == 1 {
         return (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u128).collect();
     }
@@ -494,6 +495,26 @@ impl Aramis {
         y_input_of: Option<PartyId>,
         map: Box<dyn Bilinear>,
     ) -> Result<RShare> {
+        let mut z = self.bilinear_local(x, y, y_input_of, map.as_ref())?;
+        let out_len = z.len();
+        self.add_zero_share(&mut z);
+        let v = self.reshare(z, out_len)?;
+        // a `Lie` here is a false share of this layer's check
+        let lie = self.fire_lie();
+        self.claim(map, x, y, &v, lie);
+        Ok(v)
+    }
+
+    /// This party's local (3-out-of-3) share of `f(x, y)`, without the zero
+    /// sharing, after the operand checks (the `InconsistentShare` hook
+    /// alters a component the evaluation uses).
+    pub(crate) fn bilinear_local(
+        &mut self,
+        x: &AuthShare,
+        y: &RShare,
+        y_input_of: Option<PartyId>,
+        map: &dyn Bilinear,
+    ) -> Result<Vec<u128>> {
         if x.mac_is_additive() {
             x.v.check("bilinear lhs")?;
         } else {
@@ -524,7 +545,7 @@ impl Aramis {
             };
             c[0] = c[0].wrapping_add(1);
         }
-        let mut z = match y_input_of {
+        let z = match y_input_of {
             // the six cross terms x_j y_k with y_k non-zero, one evaluation
             // per party (see `mul_bilinear_values`)
             Some(o) if me == o => map.eval(&zip_add(&xv.a, &xv.b), &zip_add(&y.a, &y.b)),
@@ -540,12 +561,13 @@ impl Aramis {
                 z
             }
         };
-        self.add_zero_share(&mut z);
-        let v = self.reshare(z, out_len)?;
-        // a `Lie` here is a false share of this layer's check
-        let lie = self.fire_lie();
-        self.claim(map, x, y, &v, lie);
-        Ok(v)
+        if z.len() != out_len {
+            return Err(AramisError::Shape(format!(
+                "bilinear map returned {} elements, expected {out_len}",
+                z.len()
+            )));
+        }
+        Ok(z)
     }
 
     /// Logs the claim `z = f(x, y)` for the next checkpoint's check.
@@ -730,6 +752,16 @@ impl Aramis {
     ///    reveals at most the 2-adic valuation of `T`;
     /// 5. verdict round.
     fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool, partial_proofs: bool) -> Result<()> {
+        // the two receivers of every masked share opened to both
+        // neighbours compare what they got (in the coin's round)
+        if let Some(s) = self.sole_openings.take() {
+            let me = self.id();
+            let (from_next, from_prev): ([u8; 32], [u8; 32]) =
+                (s.from_next.finalize().into(), s.from_prev.finalize().into());
+            self.send(prev(me), from_next.to_vec())?;
+            let theirs = self.recv_hash(next(me))?;
+            self.flag(CHK_OPEN, theirs.ct_eq(&from_prev));
+        }
         let r = self.rand_rss(1);
         let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
         let mut g = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));

@@ -31,10 +31,14 @@
 //! 2 rounds; per party and element one 16-byte MAC reshare and one 16-byte
 //! component (+ a 32-byte hash per call): 96 bytes per element in total.
 
+use crate::bilinear::Bilinear;
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
-use crate::party::{Aramis, CHK_OPEN};
+use crate::party::{Aramis, SoleOpenings, CHK_OPEN};
+use crate::protocols::{decode_width, encode_width, width_len};
 use crate::share::{AuthShare, RShare};
+use cryptflow_net::{next, prev, PartyId};
+use sha2::Digest;
 
 /// `x` entering a truncation must satisfy `|x| < 2^TRUNC_VALUE_BITS`.
 pub const TRUNC_VALUE_BITS: u32 = 36;
@@ -75,13 +79,30 @@ impl Aramis {
     fn trunc_inner(&mut self, x: &RShare, d: u32, lazy: bool) -> Result<AuthShare> {
         self.enter(Step::Trunc)?;
         x.check("trunc")?;
-        if d == 0 || d >= TRUNC_VALUE_BITS {
-            return Err(AramisError::Param(format!(
-                "truncation by {d} bits (1..{TRUNC_VALUE_BITS})"
-            )));
-        }
-        let n = x.len();
+        check_shift(d)?;
         let id = self.id();
+        let (r, rhi) = self.trunc_mask(x.len(), d, lazy)?;
+
+        // x + 2^36 + r, in place of r (the public offset is component 0:
+        // party 0's `a`, party 2's `b`)
+        let offset = 1u128 << TRUNC_VALUE_BITS;
+        let mut masked = r;
+        for (m, (xc, on)) in [(&mut masked.a, (&x.a, id == 0)), (&mut masked.b, (&x.b, id == 2))] {
+            let off = if on { offset } else { 0 };
+            m.iter_mut()
+                .zip(xc.iter())
+                .for_each(|(m, v)| *m = m.wrapping_add(*v).wrapping_add(off));
+        }
+        let e = self.fire_add_error().wrapping_add(self.fire_lie());
+        let c = self.open_all_raw(&masked, TRUNC_OPEN_BITS, e, 0, CHK_OPEN)?;
+        drop(masked);
+        Ok(self.trunc_output(&c, d, rhi))
+    }
+
+    /// The mask `[r]` (components below 2^76 from the pair streams) and
+    /// `[r >> d]` with its MAC: this party's additive share of
+    /// `[alpha] [r >> d]` if `lazy`, else a reshared one.
+    fn trunc_mask(&mut self, n: usize, d: u32, lazy: bool) -> Result<(RShare, AuthShare)> {
         let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
         let mut r = self.rand_rss(n);
         r.a.iter_mut().chain(r.b.iter_mut()).for_each(|v| *v &= cmask);
@@ -103,23 +124,114 @@ impl Aramis {
         } else {
             self.authenticate(rhi)?
         };
+        Ok((r, rhi))
+    }
 
-        // x + 2^36 + r, in place of r (the public offset is component 0:
-        // party 0's `a`, party 2's `b`)
-        let offset = 1u128 << TRUNC_VALUE_BITS;
-        let mut masked = r;
-        for (m, (xc, on)) in [(&mut masked.a, (&x.a, id == 0)), (&mut masked.b, (&x.b, id == 2))] {
-            let off = if on { offset } else { 0 };
-            m.iter_mut()
-                .zip(xc.iter())
-                .for_each(|(m, v)| *m = m.wrapping_add(*v).wrapping_add(off));
-        }
-        let e = self.fire_add_error().wrapping_add(self.fire_lie());
-        let c = self.open_all_raw(&masked, TRUNC_OPEN_BITS, e, 0, CHK_OPEN)?;
-        drop(masked);
+    /// `(c >> d) - 2^(36-d) - 1 - [r_hi]` from the opened `c`; the mask's
+    /// high part joins the next check.
+    fn trunc_output(&mut self, c: &[u128], d: u32, rhi: AuthShare) -> AuthShare {
         let sub = (1u128 << (TRUNC_VALUE_BITS - d)) + 1;
         let out = self.public_minus(c.iter().map(|&c| (c >> d).wrapping_sub(sub)), &rhi);
         self.pending.push(rhi);
-        Ok(out)
+        out
     }
+
+    /// A bilinear layer and its truncation in one opening (the backend's
+    /// Conv/MatMul): the result of [`Aramis::mul_bilinear_values`] then
+    /// [`Aramis::trunc_values_lazy`], without resharing `f(x, y)`. Each
+    /// party sends its masked 3-out-of-3 share `c_i = z_i + a_i + r_i
+    /// (+ 2^36 at party 0)` mod 2^78 (`z_i` its local share of `f(x, y)`,
+    /// `a_i` its share of a zero sharing, which hides `c_i` from each
+    /// receiver, `r_i` its own mask component) to **both** neighbours, so
+    /// everyone has `c = f(x, y) + 2^36 + r` (it never wraps, as in
+    /// [`Aramis::trunc`]). The two receivers of each `c_i` compare digests
+    /// of everything they got this way at the next checkpoint, and the
+    /// layer's check takes `c - 2^36 - [r]`, the value the truncation
+    /// actually used, as the layer's result: a wrong or inconsistent
+    /// `c_i` is caught there. 1 round, 20 bytes per output element and
+    /// party (60 in all, against 48 + 30 and 2 rounds), plus a 32-byte
+    /// digest per party at the checkpoint. For the cheat hook the copy to
+    /// `next` is the layer's message (`Step::Bilinear`) and the copy to
+    /// `prev` the truncation's (`Step::Trunc`).
+    pub fn bilinear_trunc_lazy<B: Bilinear + 'static>(
+        &mut self,
+        x: &AuthShare,
+        y: &RShare,
+        y_input_of: Option<PartyId>,
+        map: B,
+        d: u32,
+    ) -> Result<AuthShare> {
+        check_shift(d)?;
+        self.enter(Step::Bilinear)?;
+        let mut c = self.bilinear_local(x, y, y_input_of, &map)?;
+        let n = c.len();
+        self.add_zero_share(&mut c);
+        if let Some(f) = c.first_mut() {
+            // additive attack on the layer's product
+            *f = f.wrapping_add(self.fire_add_error());
+        }
+        // a `Lie` here is a false share of this layer's check
+        let lie = self.fire_lie();
+
+        self.enter(Step::Trunc)?;
+        let (r, rhi) = self.trunc_mask(n, d, true)?;
+        let me = self.id();
+        let offset = if me == 0 { 1u128 << TRUNC_VALUE_BITS } else { 0 };
+        c.iter_mut()
+            .zip(&r.a)
+            .for_each(|(c, r)| *c = c.wrapping_add(*r).wrapping_add(offset));
+        let open_mask = (1u128 << TRUNC_OPEN_BITS) - 1;
+        if let Some(f) = c.first_mut() {
+            // an error on the opened share (one that vanishes mod 2^78 becomes 1)
+            let e = self.fire_add_error();
+            let e = if e != 0 && e & open_mask == 0 { 1 } else { e };
+            *f = f.wrapping_add(e);
+        }
+        let msg = encode_width(&c, TRUNC_OPEN_BITS);
+        self.tick();
+        self.enter(Step::Bilinear)?;
+        self.send(next(me), msg.clone())?;
+        self.enter(Step::Trunc)?;
+        self.send(prev(me), msg)?;
+        let len = width_len(n, TRUNC_OPEN_BITS);
+        let from_prev = self.recv(prev(me), len)?;
+        let from_next = self.recv(next(me), len)?;
+        let s = self.sole_openings.get_or_insert_with(SoleOpenings::new);
+        s.from_prev.update(&from_prev);
+        s.from_next.update(&from_next);
+        let (cp, cn) = (
+            decode_width(&from_prev, n, TRUNC_OPEN_BITS),
+            decode_width(&from_next, n, TRUNC_OPEN_BITS),
+        );
+        for ((c, p), q) in c.iter_mut().zip(&cp).zip(&cn) {
+            *c = c.wrapping_add(*p).wrapping_add(*q) & open_mask;
+        }
+        // the layer's result as the truncation used it: c - 2^36 - [r]
+        // (the public part is component 0: party 0's `a`, party 2's `b`)
+        let base = 1u128 << TRUNC_VALUE_BITS;
+        let public = |on: bool, c: u128| if on { c.wrapping_sub(base) } else { 0 };
+        let zv = RShare {
+            a: c.iter()
+                .zip(&r.a)
+                .map(|(&c, r)| public(me == 0, c).wrapping_sub(*r))
+                .collect(),
+            b: c.iter()
+                .zip(&r.b)
+                .map(|(&c, r)| public(me == 2, c).wrapping_sub(*r))
+                .collect(),
+        };
+        drop(r);
+        self.claim(Box::new(map), x, y, &zv, lie);
+        Ok(self.trunc_output(&c, d, rhi))
+    }
+}
+
+/// Shifts the truncation takes: `1..TRUNC_VALUE_BITS`.
+fn check_shift(d: u32) -> Result<()> {
+    if d == 0 || d >= TRUNC_VALUE_BITS {
+        return Err(AramisError::Param(format!(
+            "truncation by {d} bits (1..{TRUNC_VALUE_BITS})"
+        )));
+    }
+    Ok(())
 }

@@ -259,3 +259,68 @@ fn a_layer_on_a_relu_result_with_an_additive_mac_is_checked() {
         }
     }
 }
+
+/// A layer with its truncation in one opening (`bilinear_trunc_lazy`, the
+/// backend's Conv/MatMul): a party that sends its two neighbours different
+/// copies of its masked share is caught by their digest comparison at the
+/// checkpoint, whichever copy it alters; every other deviation in the
+/// layer or the truncation aborts too.
+#[test]
+fn a_fused_layer_opening_is_checked() {
+    let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
+        let me = a.id();
+        let x: Vec<u64> = (0..12u64).map(|i| i.wrapping_mul(37).wrapping_sub(200)).collect();
+        let w: Vec<u64> = (0..8u64).map(|i| i * 3 + 1).collect();
+        let sx = a.input(1, (me == 1).then_some(&x[..]), 12)?;
+        let sw = a.input_values(0, (me == 0).then_some(&w[..]), 8)?;
+        let y = a.bilinear_trunc_lazy(&sx, &sw, Some(0), Gemm { m: 3, k: 4, n: 2 }, 2)?;
+        let y = a.replicate_mac(&y)?;
+        a.output_to(DATA_OWNER, &y)
+    };
+    // honest: floor(x w / 4) up to the truncation's last-bit error
+    let res = run3(Some(21), [None; 3], program);
+    let got = res[1].as_ref().unwrap().clone().unwrap();
+    let (x, w): (Vec<i64>, Vec<i64>) = (
+        (0..12i64).map(|i| i * 37 - 200).collect(),
+        (0..8i64).map(|i| i * 3 + 1).collect(),
+    );
+    for i in 0..3 {
+        for j in 0..2 {
+            let z: i64 = (0..4).map(|l| x[i * 4 + l] * w[l * 2 + j]).sum();
+            let e = got[i * 2 + j] as i64 - z.div_euclid(4);
+            assert!(
+                (-1..=2).contains(&e),
+                "({i}, {j}): {} vs {}",
+                got[i * 2 + j] as i64,
+                z >> 2
+            );
+        }
+    }
+    for cheater in 0..3 {
+        for step in [Step::Bilinear, Step::Trunc] {
+            for dev in Deviation::all(1 << 63 | 1) {
+                let mut cheats = [None; 3];
+                cheats[cheater] = Some(Cheat::new(step, dev));
+                let res = run3(Some(22), cheats, program);
+                let mut errs = Vec::new();
+                for (id, r) in res.iter().enumerate().filter(|(id, _)| *id != cheater) {
+                    let e = match r {
+                        Err(e) => e.to_string(),
+                        Ok(v) => panic!("P{id} finished ({v:?}) with P{cheater} {step:?} {dev:?}"),
+                    };
+                    assert!(e.contains("cheating detected"), "P{id}: {e}");
+                    errs.push(e);
+                }
+                if dev == Deviation::FlipBit {
+                    // the receiver of the true copy holds the digest of the
+                    // altered one (from the other receiver): it names the
+                    // comparison, its first check at the checkpoint
+                    assert!(
+                        errs.iter().any(|e| e.contains("opening (redundant")),
+                        "P{cheater} {step:?}: {errs:?}"
+                    );
+                }
+            }
+        }
+    }
+}

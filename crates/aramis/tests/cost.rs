@@ -158,6 +158,29 @@ fn truncation_and_relu_costs() {
     let relu_lazy = aramis_cost(small, |a, x| {
         a.relu_lazy(&x[0], 28).unwrap();
     });
+    // a layer and its truncation in one opening: data (64 x 64) times
+    // weights (64 x 64) as the backend shares them
+    let layer = |a: &mut Aramis| {
+        let mut xs = small(a);
+        let me = a.id();
+        let w: Vec<u64> = (0..N as u64).map(|i| i % 7).collect();
+        let v = a.input_values(0, (me == 0).then_some(&w[..]), N).unwrap();
+        xs.push(cryptflow_aramis::AuthShare {
+            v,
+            m: Default::default(),
+        });
+        xs
+    };
+    let gemm = Gemm { m: 64, k: 64, n: 64 };
+    let fused = aramis_cost(layer, |a, x| {
+        a.bilinear_trunc_lazy(&x[0], &x[1].v, Some(0), gemm.clone(), 13)
+            .unwrap();
+    });
+    let fused_verify = aramis_cost(layer, |a, x| {
+        a.bilinear_trunc_lazy(&x[0], &x[1].v, Some(0), gemm.clone(), 13)
+            .unwrap();
+        a.verify().unwrap();
+    });
     let replicate = aramis_cost(small, |a, x| {
         let r = a.relu_lazy(&x[0], 28).unwrap();
         a.replicate_mac(&r).unwrap();
@@ -179,6 +202,11 @@ fn truncation_and_relu_costs() {
     assert_eq!(trunc, (78 * n + 96, 2));
     // with the MAC left additive: the opening alone
     assert_eq!(trunc_lazy, (30 * n + 96, 1));
+    // fused with the layer: each party's masked 78-bit share to both
+    // neighbours (60 B per output element instead of 48 + 30, one round
+    // instead of two); the receivers' digests (3 x 32 B) ride on the check
+    assert_eq!(fused, (60 * n, 1));
+    assert_eq!(fused_verify, (60 * n + 390 + 96, 1 + 5));
     // a 28-bit ReLU whose MAC stays additive: 48 B per element less (no
     // MAC reshare); making it replicated costs them back in one more round
     let relu28 = (112 + 3 * 32) * n + 3 * (2 * 28 - 3 + 1) * n / 8 + 96;

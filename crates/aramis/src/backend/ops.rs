@@ -57,15 +57,6 @@ fn trunc(b: &mut MaliciousBackend, node: &Node, x: &AuthShare) -> Result<AuthSha
     b.aramis.trunc(x, s).map_err(|e| node_err(node, e))
 }
 
-/// Truncation of a Conv/MatMul result, which has no MAC (it needs none: the
-/// layer check covers it and the masked opening uses the values only); the
-/// result's MAC is additive (`trunc_values_lazy`): its consumer reshares it
-/// if it needs a replicated one.
-fn trunc_values(b: &mut MaliciousBackend, node: &Node, x: &RShare) -> Result<AuthShare> {
-    let s = b.scale;
-    b.aramis.trunc_values_lazy(x, s).map_err(|e| node_err(node, e))
-}
-
 /// Adds a (replicated) bias to `y`, whose MAC may be additive: then the
 /// bias MAC's `a` half, this party's additive share of it, is what adds.
 fn add_bias(y: &mut AuthShare, bias: &AuthShare, pixels: usize) {
@@ -81,11 +72,10 @@ fn add_bias(y: &mut AuthShare, bias: &AuthShare, pixels: usize) {
 pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParams) -> Result<MShared> {
     let g = ConvGeom::new(&x[0].shape, &x[1].shape, p)?;
     let (pixels, out_shape) = (g.out_pixels(), g.out_shape());
-    let y = b
+    let mut y = b
         .aramis
-        .mul_bilinear_values(&x[0].s, &x[1].s.v, x[1].input_of, Conv { g })
+        .bilinear_trunc_lazy(&x[0].s, &x[1].s.v, x[1].input_of, Conv { g }, b.scale)
         .map_err(|e| node_err(node, e))?;
-    let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
         add_bias(&mut y, &bias.s, pixels);
     }
@@ -94,11 +84,10 @@ pub fn conv(b: &mut MaliciousBackend, node: &Node, x: &[&MShared], p: &ConvParam
 
 pub fn matmul(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result<MShared> {
     let (m, k, n) = (x[0].shape[0], x[0].shape[1], x[1].shape[1]);
-    let y = b
+    let mut y = b
         .aramis
-        .mul_bilinear_values(&x[0].s, &x[1].s.v, x[1].input_of, Gemm { m, k, n })
+        .bilinear_trunc_lazy(&x[0].s, &x[1].s.v, x[1].input_of, Gemm { m, k, n }, b.scale)
         .map_err(|e| node_err(node, e))?;
-    let mut y = trunc_values(b, node, &y)?;
     if let Some(bias) = x.get(2) {
         // a row bias is a channel bias with m "images" of n channels, 1 pixel
         add_bias(&mut y, &bias.s, 1);
