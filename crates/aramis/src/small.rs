@@ -187,11 +187,15 @@ fn challenges(g: &mut Prg, n: usize) -> Vec<u64> {
     out
 }
 
-/// The first `words` words of `v`, then zeros up to `half` words (one half of a proof vector).
-fn half(v: &[u64], half: usize) -> Vec<u64> {
-    let mut h = v.to_vec();
-    h.resize(half, 0);
-    h
+/// A proof vector in one allocation: `lo` and `hi`, each padded with zeros
+/// to `half` words.
+fn joined(lo: &[u64], hi: &[u64], half: usize) -> Vec<u64> {
+    let mut v = Vec::with_capacity(2 * half);
+    for part in [lo, hi] {
+        v.extend_from_slice(part);
+        v.resize(v.len() + half - part.len(), 0);
+    }
+    v
 }
 
 impl Aramis {
@@ -261,7 +265,7 @@ impl Aramis {
         self.prove_log(log)
     }
 
-    fn prove_log(&mut self, log: AndLog) -> Result<()> {
+    fn prove_log(&mut self, mut log: AndLog) -> Result<()> {
         if log.gates() == 0 {
             return Ok(());
         }
@@ -297,8 +301,8 @@ impl Aramis {
         self.send(pv, u64s_to_bytes(&v2_tau))?;
         let tau = u64s_from(&self.recv(nx, 8 * (m - 1))?);
 
-        let u = [half(&log.xa, hw), half(&log.ya, hw)].concat();
-        let v = [half(&log.yb, hw), half(&log.xb, hw)].concat();
+        let u = joined(&log.xa, &log.ya, hw);
+        let v = joined(&log.yb, &log.xb, hw);
         let mut prover = Prover::new(u, v, n, u_pad, v_pad, tau);
         let (mut q_v1, mut q_v2) = (Vec::with_capacity(m), Vec::with_capacity(m));
         for t in 0..m {
@@ -323,10 +327,12 @@ impl Aramis {
         }
 
         // 4. each verifier's zero-shares, last claim and extension, exchanged
-        let c_v1 = half(&log.c_v1, hw);
-        let c_v2 = half(&log.c_v2, hw);
-        let u1 = [half(&log.xb, hw), half(&log.yb, hw)].concat();
-        let v2 = [half(&log.ya, hw), half(&log.xa, hw)].concat();
+        // (the log is ours: pad its claim shares in place)
+        let (mut c_v1, mut c_v2) = (std::mem::take(&mut log.c_v1), std::mem::take(&mut log.c_v2));
+        c_v1.resize(hw, 0);
+        c_v2.resize(hw, 0);
+        let u1 = joined(&log.xb, &log.yb, hw);
+        let v2 = joined(&log.ya, &log.xa, hw);
         let cl1 = dzkp::extension(&c_v1, &v1_tau, n - 1, v1_rho);
         let (z1, f1, k1) = dzkp::round_checks(&q_v1, cl1, &v1_tau, &v1_rs);
         let ue = dzkp::extension(&u1, &v1_rs, n - 1, v1_upad);
