@@ -64,8 +64,8 @@ const BLOCK_BITS: usize = 3;
 const PATTERNS: usize = 256;
 /// Variables of the eq-weight blocks of [`extension`] (2^12 weights, 32 KiB).
 const EXT_BLOCK_VARS: usize = 12;
-/// Pairs per half in a chunk of the round-3 table (built on the fly from
-/// the pattern values, 16 KiB per vector).
+/// Pairs per half in a chunk of the round-3 and round-4 virtual tables
+/// (built on the fly from the lookup table, 16 KiB per vector).
 const PATTERN_CHUNK: usize = 256;
 
 /// Gates per batch: a power of two with room for the pad gate, at least 64.
@@ -121,12 +121,15 @@ pub(crate) struct Prover {
     /// weights, derived from the previous ones without multiplications.
     w: Vec<u64>,
     pad_weight: u64,
-    /// After the byte rounds: every byte pattern's value at the bound
-    /// point, and the pad blocks' values (the round-3 table, block `j`
-    /// worth `tu[byte j]`, is never written out).
-    tu: Vec<u64>,
+    /// Rounds 3 and 4 read virtual tables: entry `j` is
+    /// `lookup[chunk j of width bits]` (the value at the bound point of
+    /// every byte, then of every pair of bytes), except the pad blocks'
+    /// entry `pad_at`, worth `pads`. Nothing of table size is written.
+    lookup: Vec<u64>,
+    width: usize,
     pads: (u64, u64),
-    /// Folded tables from round 4 on.
+    pad_at: usize,
+    /// Folded tables from round 5 on (`n / 16` entries).
     u: Vec<u64>,
     v: Vec<u64>,
 }
@@ -165,8 +168,10 @@ impl Prover {
             pad_u,
             pad_v,
             buckets,
-            tu: Vec::new(),
+            lookup: Vec::new(),
+            width: 8,
             pads: (0, 0),
+            pad_at: 0,
             u: Vec::new(),
             v: Vec::new(),
         }
@@ -177,8 +182,8 @@ impl Prover {
         let t = self.rs.len();
         if t < BLOCK_BITS {
             self.byte_round(t)
-        } else if t == BLOCK_BITS {
-            self.pattern_round()
+        } else if t <= BLOCK_BITS + 1 {
+            self.virtual_round(self.n / 4 >> (t - BLOCK_BITS))
         } else {
             self.table_round(t)
         }
@@ -222,10 +227,10 @@ impl Prover {
         coefficients(q0, q1, c2)
     }
 
-    /// Round 3 on the virtual table of pattern values, a chunk of pairs
-    /// of both halves at a time (the halves share the weights).
-    fn pattern_round(&self) -> [u64; 3] {
-        let half = self.n / 8; // entries per half of the round-3 table
+    /// Round 3 or 4 on the virtual table of `len` entries, a chunk of
+    /// pairs of both halves at a time (the halves share the weights).
+    fn virtual_round(&self, len: usize) -> [u64; 3] {
+        let half = len / 2;
         let chunk = PATTERN_CHUNK.min(self.w.len());
         let (mut ub, mut vb) = (vec![0u64; 4 * chunk], vec![0u64; 4 * chunk]);
         let mut acc = [0u64; 3];
@@ -233,8 +238,8 @@ impl Prover {
             let from = 2 * chunk * c;
             for (h, off) in [0, half].into_iter().enumerate() {
                 let at = h * 2 * chunk..(h + 1) * 2 * chunk;
-                self.pattern_values_into(&self.ubits, self.pads.0, off + from, &mut ub[at.clone()]);
-                self.pattern_values_into(&self.vbits, self.pads.1, off + from, &mut vb[at]);
+                self.virtual_into(&self.ubits, self.pads.0, off + from, &mut ub[at.clone()]);
+                self.virtual_into(&self.vbits, self.pads.1, off + from, &mut vb[at]);
             }
             let q = gf64::quad_sums(&ub, &vb, w);
             acc = [acc[0] ^ q[0], acc[1] ^ q[1], acc[2] ^ q[2]];
@@ -242,30 +247,29 @@ impl Prover {
         coefficients(acc[0], acc[1], acc[2])
     }
 
-    /// Entries `from..from + out.len()` of the round-3 table of `bits`
-    /// (`from` a multiple of 8): the pattern value of each byte, the pad
-    /// block's value at its place.
-    fn pattern_values_into(&self, bits: &[u64], pad: u64, from: usize, out: &mut [u64]) {
-        for (o, &wd) in out.chunks_exact_mut(8).zip(&bits[from / 8..]) {
+    /// Entries `from..from + out.len()` of the virtual table of `bits`
+    /// (`from` and the length multiples of the chunks per word).
+    fn virtual_into(&self, bits: &[u64], pad: u64, from: usize, out: &mut [u64]) {
+        let per_word = 64 / self.width;
+        let mask = (1u64 << self.width) - 1;
+        for (o, &wd) in out.chunks_exact_mut(per_word).zip(&bits[from / per_word..]) {
             for (k, x) in o.iter_mut().enumerate() {
-                *x = self.tu[((wd >> (8 * k)) & 0xff) as usize];
+                *x = self.lookup[((wd >> (self.width * k)) & mask) as usize];
             }
         }
-        let pad_block = self.n / 8 - 1;
-        if (from..from + out.len()).contains(&pad_block) {
-            out[pad_block - from] = pad;
+        if (from..from + out.len()).contains(&self.pad_at) {
+            out[self.pad_at - from] = pad;
         }
     }
 
-    /// The round-4 tables (`n / 8` entries each): the round-3 table folded
-    /// at `r`, chunk by chunk.
-    fn folded_pattern_table(&self, bits: &[u64], pad: u64, r: u64) -> Vec<u64> {
-        let len = self.n / 4;
+    /// The first real tables (`len / 2` entries each): the round-4 virtual
+    /// table of `len` entries folded at `r`, chunk by chunk.
+    fn folded_virtual_table(&self, bits: &[u64], pad: u64, len: usize, r: u64) -> Vec<u64> {
         let chunk = 2 * PATTERN_CHUNK.min(len / 2);
         let mut buf = vec![0u64; chunk];
         let mut out = Vec::with_capacity(len / 2);
         for from in (0..len).step_by(chunk) {
-            self.pattern_values_into(bits, pad, from, &mut buf);
+            self.virtual_into(bits, pad, from, &mut buf);
             gf64::fold_slice(&mut buf, r);
             out.extend_from_slice(&buf[..chunk / 2]);
         }
@@ -284,24 +288,43 @@ impl Prover {
         self.rs.push(r);
         let t = self.rs.len();
         if t == BLOCK_BITS {
-            self.tu = pattern_values(&self.rs);
+            // round 3 reads bytes: their pattern values at the bound point
+            self.lookup = pattern_values(&self.rs);
+            self.width = 8;
             self.pads = (
                 fold_block(&self.pad_u, &self.rs)[0],
                 fold_block(&self.pad_v, &self.rs)[0],
             );
+            self.pad_at = self.n / 8 - 1;
             self.buckets = Vec::new();
         } else if t == BLOCK_BITS + 1 {
-            self.u = self.folded_pattern_table(&self.ubits, self.pads.0, r);
-            self.v = self.folded_pattern_table(&self.vbits, self.pads.1, r);
+            // round 4 reads pairs of bytes: the pair values folded at r
+            let (n, tu) = (self.n, &self.lookup);
+            let mut d: Vec<u64> = (0..1usize << 16).map(|p| tu[p & 0xff] ^ tu[p >> 8]).collect();
+            gf64::scale(&mut d, r);
+            d.iter_mut().enumerate().for_each(|(p, x)| *x ^= tu[p & 0xff]);
+            // the pad block is the upper entry of pair n/16 - 1
+            let fold_pad = |bits: &[u64], pad: u64| {
+                let lo = tu[byte(bits, n / 8 - 2)];
+                lo ^ gf64::mul(r, lo ^ pad)
+            };
+            self.pads = (fold_pad(&self.ubits, self.pads.0), fold_pad(&self.vbits, self.pads.1));
+            self.lookup = d;
+            self.width = 16;
+            self.pad_at = n / 16 - 1;
+        } else if t == BLOCK_BITS + 2 {
+            let len = self.n / 8;
+            self.u = self.folded_virtual_table(&self.ubits, self.pads.0, len, r);
+            self.v = self.folded_virtual_table(&self.vbits, self.pads.1, len, r);
             self.ubits = Vec::new();
             self.vbits = Vec::new();
+            self.lookup = Vec::new();
+        } else if t > BLOCK_BITS + 2 {
+            gf64::fold_in_place(&mut self.u, r);
+            gf64::fold_in_place(&mut self.v, r);
         }
         if t >= BLOCK_BITS {
             gf64::eq_drop_first(&mut self.w);
-        }
-        if t > BLOCK_BITS + 1 {
-            gf64::fold_in_place(&mut self.u, r);
-            gf64::fold_in_place(&mut self.v, r);
         }
     }
 }
