@@ -183,7 +183,7 @@ impl Prover {
         if t < BLOCK_BITS {
             self.byte_round(t)
         } else if t <= BLOCK_BITS + 1 {
-            self.virtual_round(self.n / 4 >> (t - BLOCK_BITS))
+            self.virtual_round((self.n / 4) >> (t - BLOCK_BITS))
         } else {
             self.table_round(t)
         }
