@@ -51,9 +51,10 @@
 //! Computation: the first three rounds work on bytes of the bit vectors
 //! (each block of 8 entries is one of 2^16 patterns; the prover accumulates
 //! the eq weights per pattern); round 3 reads each block's value at the
-//! bound point from a 256-entry table (nothing written out), and the
-//! folded tables of `n / 8` entries start at round 4. So a gate costs the
-//! prover under one field multiplication; a verifier buckets its bytes'
+//! bound point from a 256-entry table and round 4 each pair of blocks'
+//! from a 2^16-entry one (nothing of table size written out), and the
+//! folded tables of `n / 16` entries start at round 5. So a gate costs the
+//! prover well under one field multiplication; a verifier buckets its bytes'
 //! eq weights per pattern and block of 4096 bytes, then weighs the 256
 //! buckets (well under one multiplication per gate).
 
