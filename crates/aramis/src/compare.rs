@@ -24,7 +24,7 @@ use crate::bilinear::{ClaimMac, Hadamard, LayerClaim};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{mul_local, Aramis, CHK_OPEN};
-use crate::share::{lift, AuthShare, RShare};
+use crate::share::{AuthShare, RShare};
 use crate::small::{words, Bits};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
@@ -36,13 +36,13 @@ pub const PENDING_LIMIT: usize = 1 << 21;
 /// word `e / 64`, bit `e % 64` = bit `t` of `v[e]`), by 64 x 64 bit-matrix
 /// transposes (six rounds of masked swaps per 64 elements instead of a
 /// shift per bit and element).
-fn bit_planes(v: &[u128], w: usize) -> Vec<u64> {
+fn bit_planes(v: &[u128], w: usize, offset: u128) -> Vec<u64> {
     let wp = words(v.len());
     let mut out = vec![0u64; w * wp];
     for (blk, chunk) in v.chunks(64).enumerate() {
         let mut m = [0u64; 64];
         for (d, x) in m.iter_mut().zip(chunk) {
-            *d = *x as u64;
+            *d = x.wrapping_add(offset) as u64;
         }
         transpose64(&mut m);
         for (t, row) in m.iter().take(w).enumerate() {
@@ -233,9 +233,10 @@ impl Aramis {
         // x' = x + 2^L, each known to the component's two holders (so their
         // sharings cost nothing); daBits for the final conversion.
         self.enter(Step::BitGen)?;
-        let xp = x.v.add(&RShare::from_public(id, &vec![1u128 << l; n]));
+        // (the public 2^L is component 0: party 0's `a`, party 2's `b`)
+        let on = |holds: bool| if holds { 1u128 << l } else { 0 };
         let wp = words(n);
-        let (mut own, nxt) = (bit_planes(&xp.a, w), bit_planes(&xp.b, w));
+        let (mut own, nxt) = (bit_planes(&x.v.a, w, on(id == 0)), bit_planes(&x.v.b, w, on(id == 2)));
         if n > 0 && self.fire_inconsistent() {
             // bit L of element 0 enters the opened bit directly
             own[l * wp] ^= 1;
@@ -284,10 +285,19 @@ impl Aramis {
         let e_lie = self.fire_lie();
         let e = self.open_all_raw(&r, 1, e_add.wrapping_add(e_lie), e_lie, CHK_OPEN)?;
 
-        // DReLU = msb as an exact 0/1 value: e ^ d = e + d (1 - 2e).
-        let ev: Vec<u64> = e.iter().map(|&v| v as u64).collect();
-        let flip: Vec<u64> = ev.iter().map(|&b| (1u64).wrapping_sub(2 * b)).collect();
-        Ok(RShare::from_public(id, &lift(&ev)).add(&d_big.mul_public(&lift(&flip))))
+        // DReLU = msb as an exact 0/1 value: e ^ d = e + d (1 - 2e), that is
+        // d where e = 0 and 1 - d where e = 1 (the public 1 as component 0)
+        let side = |c: &[u128], holds_one: bool| -> Vec<u128> {
+            let one = holds_one as u128;
+            c.iter()
+                .zip(&e)
+                .map(|(&d, &e)| if e & 1 == 1 { one.wrapping_sub(d) } else { d })
+                .collect()
+        };
+        Ok(RShare {
+            a: side(&d_big.a, id == 0),
+            b: side(&d_big.b, id == 2),
+        })
     }
 
     /// `max(x, 0)` for `|x| < 2^(bits-1)`: DReLU, then one product (`Step::Select`).
@@ -333,13 +343,14 @@ mod tests {
         let mut g = cryptflow_exec::testdata::Xorshift::new(0x2545_f491_4f6c_dd1d);
         for n in [0usize, 1, 63, 64, 65, 200] {
             let v: Vec<u128> = (0..n).map(|_| g.next_u128()).collect();
-            for w in [1usize, 28, 64] {
-                let got = bit_planes(&v, w);
+            for (w, offset) in [(1usize, 0u128), (28, 0), (28, 1 << 27), (64, u128::MAX)] {
+                let got = bit_planes(&v, w, offset);
                 let wp = words(n);
                 for t in 0..w {
                     for e in 0..n {
                         let bit = (got[t * wp + e / 64] >> (e % 64)) & 1;
-                        assert_eq!(bit as u128, (v[e] >> t) & 1, "n {n}, w {w}, t {t}, e {e}");
+                        let want = (v[e].wrapping_add(offset) >> t) & 1;
+                        assert_eq!(bit as u128, want, "n {n}, w {w}, t {t}, e {e}");
                     }
                 }
             }
