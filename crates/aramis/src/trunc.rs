@@ -166,10 +166,8 @@ impl Aramis {
         let mut c = self.bilinear_local(x, y, y_input_of, &map)?;
         let n = c.len();
         self.add_zero_share(&mut c);
-        if let Some(f) = c.first_mut() {
-            // additive attack on the layer's product
-            *f = f.wrapping_add(self.fire_add_error());
-        }
+        // an additive attack on the layer's product (applied below)
+        let e_product = self.fire_add_error();
         // a `Lie` here is a false share of this layer's check
         let lie = self.fire_lie();
 
@@ -182,8 +180,9 @@ impl Aramis {
             .for_each(|(c, r)| *c = c.wrapping_add(*r).wrapping_add(offset));
         let open_mask = (1u128 << TRUNC_OPEN_BITS) - 1;
         if let Some(f) = c.first_mut() {
-            // an error on the opened share (one that vanishes mod 2^78 becomes 1)
-            let e = self.fire_add_error();
+            // the product's or the opened share's error (one that would
+            // vanish mod 2^78 on the wire becomes 1)
+            let e = e_product.wrapping_add(self.fire_add_error());
             let e = if e != 0 && e & open_mask == 0 { 1 } else { e };
             *f = f.wrapping_add(e);
         }
