@@ -55,19 +55,11 @@ pub trait Bilinear: Send + Sync {
     }
 }
 
-/// The first operand's MAC in a [`LayerClaim`]: its own copy, or the MAC
-/// of a sharing awaiting the same check (by index in `Aramis::pending`,
-/// which holds it until then anyway: no copy).
-pub(crate) enum ClaimMac {
-    Own(RShare),
-    Pending(usize),
-}
-
 /// A bilinear layer awaiting its check: the map, this party's components of
 /// the first operand's MAC, of the second operand and of the result.
 pub(crate) struct LayerClaim {
     pub map: Box<dyn Bilinear>,
-    pub xm: ClaimMac,
+    pub xm: RShare,
     pub yv: RShare,
     pub zv: RShare,
     /// Cheat hook: what this party adds to its share of the check.
@@ -78,11 +70,7 @@ impl LayerClaim {
     /// Elements held (counted against the checkpoint limit; a MAC in the
     /// pending list is counted there).
     pub fn elements(&self) -> usize {
-        let xm = match &self.xm {
-            ClaimMac::Own(m) => m.len(),
-            ClaimMac::Pending(_) => 0,
-        };
-        xm + self.yv.len() + self.zv.len()
+        self.xm.len() + self.yv.len() + self.zv.len()
     }
 }
 

@@ -20,7 +20,6 @@
 //! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
 //! rounds `w + 4` (docs/PROTOCOLS.md).
 
-use crate::bilinear::{ClaimMac, Hadamard, LayerClaim};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{mul_local, Aramis, CHK_OPEN};
@@ -67,6 +66,42 @@ fn transpose64(a: &mut [u64; 64]) {
         }
         j >>= 1;
         mask ^= mask << j;
+    }
+}
+
+/// A batch of daBits awaiting the checkpoint: the anchors `[alpha b_0]`,
+/// `[alpha b_2]` (their MAC relations) and the claims `z1 = b_0 b_1`,
+/// `z2 = u b_2` (`u = b_0 + b_1 - 2 z1`), checked as element-wise products
+/// against the anchors (`Hadamard` claims). The sharings `S_j` (pair bit
+/// `b_j` as component `j`, zeros elsewhere) and `u` are rebuilt from this
+/// party's two pair-bit vectors, so the claim holds 144 bytes per bit
+/// instead of 256.
+pub(crate) struct DaBitClaim {
+    /// This party's pair bits: component `id` (`own`) and `id + 1`.
+    pub own: Vec<u64>,
+    pub next_bits: Vec<u64>,
+    pub m0: RShare,
+    pub m2: RShare,
+    pub z1: RShare,
+    pub z2: RShare,
+}
+
+impl DaBitClaim {
+    /// Elements counted against the checkpoint limit: as the two anchors
+    /// and the two claims' operands it stands for.
+    pub fn elements(&self) -> usize {
+        6 * self.z1.len()
+    }
+
+    /// This party's components of `S_j` at element `e`.
+    pub fn s(&self, id: usize, j: usize, e: usize) -> (u128, u128) {
+        let a = if j == id { self.own[e] as u128 } else { 0 };
+        let b = if j == (id + 1) % 3 {
+            self.next_bits[e] as u128
+        } else {
+            0
+        };
+        (a, b)
     }
 }
 
@@ -159,20 +194,17 @@ impl Aramis {
         let e = if id != 0 { self.fire_add_error() } else { 0 };
         let z2 = self.reshare_without(0, mul_local(&anchor2.v, &u), e)?;
         let b = xor(&u, &anchor2.v, &z2);
-        // the anchors join the MAC check, and the two claims use their MACs
-        // from there (no copies)
-        let i0 = self.pending.len();
-        self.pending.push(anchor0);
-        self.pending.push(anchor2);
-        for (i, yv, zv) in [(i0, s1, z1), (i0 + 1, u, z2)] {
-            self.layers.push(LayerClaim {
-                map: Box::new(Hadamard { n }),
-                xm: ClaimMac::Pending(i),
-                yv,
-                zv,
-                lie: 0,
-            });
-        }
+        // the anchors' MAC relations and the two products join the check,
+        // kept compactly: the pair bits (from which the checkpoint rebuilds
+        // S_0, S_1, S_2 and u), the anchors' MACs and the two products
+        self.dabit_claims.push(DaBitClaim {
+            own: own.clone(),
+            next_bits: next_bits.clone(),
+            m0: anchor0.m,
+            m2: anchor2.m,
+            z1,
+            z2,
+        });
         Ok((own, next_bits, b))
     }
 

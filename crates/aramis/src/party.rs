@@ -63,6 +63,8 @@ pub struct Aramis {
     pub(crate) pending: Vec<AuthShare>,
     /// Bilinear layers awaiting their check (see `protocols::verify_inner`).
     pub(crate) layers: Vec<crate::bilinear::LayerClaim>,
+    /// daBit batches awaiting their check (`compare::DaBitClaim`).
+    pub(crate) dabit_claims: Vec<crate::compare::DaBitClaim>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
@@ -193,6 +195,7 @@ impl Aramis {
             alpha: RShare { a, b },
             pending: Vec::new(),
             layers: Vec::new(),
+            dabit_claims: Vec::new(),
             and_log: Default::default(),
             flags: Vec::new(),
             aborted: None,
@@ -252,6 +255,7 @@ impl Aramis {
     pub fn pending_elements(&self) -> usize {
         self.pending.iter().map(|x| x.len()).sum::<usize>()
             + self.layers.iter().map(|l| l.elements()).sum::<usize>()
+            + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>()
             + self.and_log.gates() / 64
     }
 

@@ -14,7 +14,7 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
-use crate::bilinear::{Bilinear, ClaimMac, LayerClaim, Weights};
+use crate::bilinear::{Bilinear, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
@@ -574,7 +574,7 @@ impl Aramis {
     pub(crate) fn claim(&mut self, map: Box<dyn Bilinear>, x: &AuthShare, y: &RShare, z: &RShare, lie: u128) {
         self.layers.push(LayerClaim {
             map,
-            xm: ClaimMac::Own(x.m.clone()),
+            xm: x.m.clone(),
             yv: y.clone(),
             zv: z.clone(),
             lie,
@@ -792,6 +792,60 @@ impl Aramis {
             }
         }
 
+        // daBits: the anchors' MAC relations, as above, and the products
+        // z1 = S_0 S_1 and z2 = S_2 u (u = S_0 + S_1 - 2 z1) as element-wise
+        // claims against the anchors (one weight per element), with
+        // S_0, S_1, S_2 and u rebuilt from the pair bits
+        let id = self.id();
+        for dc in std::mem::take(&mut self.dabit_claims) {
+            let n = dc.z1.len();
+            for (j, m) in [(0, &dc.m0), (2, &dc.m2)] {
+                for start in (0..n).step_by(rho.len()) {
+                    let end = (start + rho.len()).min(n);
+                    let rho = &mut rho[..end - start];
+                    g.fill_u64(rho);
+                    u.a[0] = u.a[0].wrapping_add(dot64(rho, &m.a[start..end]));
+                    u.b[0] = u.b[0].wrapping_add(dot64(rho, &m.b[start..end]));
+                    for (k, &r) in rho.iter().enumerate() {
+                        let (sa, sb) = dc.s(id, j, start + k);
+                        w.a[0] = w.a[0].wrapping_add(sa.wrapping_mul(r as u128));
+                        w.b[0] = w.b[0].wrapping_add(sb.wrapping_mul(r as u128));
+                    }
+                }
+            }
+            for claim in 0..2 {
+                let (m, z) = if claim == 0 { (&dc.m0, &dc.z1) } else { (&dc.m2, &dc.z2) };
+                for start in (0..n).step_by(rho.len()) {
+                    let end = (start + rho.len()).min(n);
+                    let s = &mut rho[..end - start];
+                    g.fill_u64(s);
+                    w.a[0] = w.a[0].wrapping_add(dot64(s, &z.a[start..end]));
+                    w.b[0] = w.b[0].wrapping_add(dot64(s, &z.b[start..end]));
+                    for (k, &sk) in s.iter().enumerate() {
+                        let e = start + k;
+                        // y = S_1 for the first claim, u for the second
+                        let (ya, yb) = {
+                            let (s1a, s1b) = dc.s(id, 1, e);
+                            if claim == 0 {
+                                (s1a, s1b)
+                            } else {
+                                let (s0a, s0b) = dc.s(id, 0, e);
+                                let two = |z: u128| z.wrapping_mul(2);
+                                (
+                                    s0a.wrapping_add(s1a).wrapping_sub(two(dc.z1.a[e])),
+                                    s0b.wrapping_add(s1b).wrapping_sub(two(dc.z1.b[e])),
+                                )
+                            }
+                        };
+                        let (ua, ub) = (m.a[e].wrapping_mul(sk as u128), m.b[e].wrapping_mul(sk as u128));
+                        uv = uv
+                            .wrapping_add(ua.wrapping_mul(ya.wrapping_add(yb)))
+                            .wrapping_add(ub.wrapping_mul(ya));
+                    }
+                }
+            }
+        }
+
         // Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
         // from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
         // for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
@@ -828,15 +882,7 @@ impl Aramis {
                 w.a[0] = w.a[0].wrapping_add(za[t]);
                 w.b[0] = w.b[0].wrapping_add(zb[t]);
             }
-            let xm = match &l.xm {
-                ClaimMac::Own(m) => m,
-                ClaimMac::Pending(i) => {
-                    &pending
-                        .get(*i)
-                        .ok_or_else(|| AramisError::Param("internal: claim refers to no pending sharing".into()))?
-                        .m
-                }
-            };
+            let xm = &l.xm;
             if xm.b.is_empty() && !xm.a.is_empty() {
                 let ua = l.map.contract_x(&xm.a, &ws);
                 lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
