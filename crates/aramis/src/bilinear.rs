@@ -67,8 +67,7 @@ pub(crate) struct LayerClaim {
 }
 
 impl LayerClaim {
-    /// Elements held (counted against the checkpoint limit; a MAC in the
-    /// pending list is counted there).
+    /// Elements held (counted against the checkpoint limit).
     pub fn elements(&self) -> usize {
         self.xm.len() + self.yv.len() + self.zv.len()
     }
