@@ -87,10 +87,14 @@ pub(crate) struct DaBitClaim {
 }
 
 impl DaBitClaim {
-    /// Elements counted against the checkpoint limit: as the two anchors
-    /// and the two claims' operands it stands for.
+    /// Elements counted against the checkpoint limit, by the memory held:
+    /// 144 bytes per bit, about four of the 32-byte replicated elements
+    /// a logged layer's operands count in (counted as the six sharings
+    /// they stand for, they filled the limit sooner for the same memory:
+    /// ResNet50 6,091 -> 5,968 rounds, 14.7 -> 14.1 s in alternating runs,
+    /// the same peak).
     pub fn elements(&self) -> usize {
-        6 * self.z1.len()
+        4 * self.z1.len()
     }
 
     /// This party's components of `S_j` at element `e`.
