@@ -775,10 +775,7 @@ impl Aramis {
         let mut rho = [0u64; 512];
         for x in pending.iter().chain(extra) {
             let additive = x.mac_is_additive();
-            for start in (0..x.len()).step_by(rho.len()) {
-                let end = (start + rho.len()).min(x.len());
-                let rho = &mut rho[..end - start];
-                g.fill_u64(rho);
+            coin_blocks(&mut g, x.len(), &mut rho, |start, end, rho| {
                 let (va, vb) = (&x.v.a[start..end], &x.v.b[start..end]);
                 let ma = &x.m.a[start..end];
                 if additive {
@@ -789,7 +786,7 @@ impl Aramis {
                 }
                 w.a[0] = w.a[0].wrapping_add(dot64(rho, va));
                 w.b[0] = w.b[0].wrapping_add(dot64(rho, vb));
-            }
+            });
         }
 
         // daBits: the anchors' MAC relations, as above, and the products
@@ -800,10 +797,7 @@ impl Aramis {
         for dc in std::mem::take(&mut self.dabit_claims) {
             let n = dc.z1.len();
             for (j, m) in [(0, &dc.m0), (2, &dc.m2)] {
-                for start in (0..n).step_by(rho.len()) {
-                    let end = (start + rho.len()).min(n);
-                    let rho = &mut rho[..end - start];
-                    g.fill_u64(rho);
+                coin_blocks(&mut g, n, &mut rho, |start, end, rho| {
                     u.a[0] = u.a[0].wrapping_add(dot64(rho, &m.a[start..end]));
                     u.b[0] = u.b[0].wrapping_add(dot64(rho, &m.b[start..end]));
                     for (k, &r) in rho.iter().enumerate() {
@@ -811,14 +805,11 @@ impl Aramis {
                         w.a[0] = w.a[0].wrapping_add(sa.wrapping_mul(r as u128));
                         w.b[0] = w.b[0].wrapping_add(sb.wrapping_mul(r as u128));
                     }
-                }
+                });
             }
             for claim in 0..2 {
                 let (m, z) = if claim == 0 { (&dc.m0, &dc.z1) } else { (&dc.m2, &dc.z2) };
-                for start in (0..n).step_by(rho.len()) {
-                    let end = (start + rho.len()).min(n);
-                    let s = &mut rho[..end - start];
-                    g.fill_u64(s);
+                coin_blocks(&mut g, n, &mut rho, |start, end, s| {
                     w.a[0] = w.a[0].wrapping_add(dot64(s, &z.a[start..end]));
                     w.b[0] = w.b[0].wrapping_add(dot64(s, &z.b[start..end]));
                     for (k, &sk) in s.iter().enumerate() {
@@ -842,7 +833,7 @@ impl Aramis {
                             .wrapping_add(ua.wrapping_mul(ya.wrapping_add(yb)))
                             .wrapping_add(ub.wrapping_mul(ya));
                     }
-                }
+                });
             }
         }
 
@@ -951,6 +942,19 @@ impl Aramis {
         let y = self.open_to_raw(to, &xs.v, e, CHK_OUTPUT, true)?;
         self.verdict()?;
         Ok(y)
+    }
+}
+
+/// Runs `f(start, end, coefficients)` over `0..n` in blocks of the
+/// buffer's length, drawing each block's coefficients from the check's
+/// coin stream `g` (the same stream at every party, no vector as long as
+/// the sharing).
+fn coin_blocks(g: &mut Prg, n: usize, buf: &mut [u64], mut f: impl FnMut(usize, usize, &[u64])) {
+    for start in (0..n).step_by(buf.len()) {
+        let end = (start + buf.len()).min(n);
+        let c = &mut buf[..end - start];
+        g.fill_u64(c);
+        f(start, end, c);
     }
 }
 
