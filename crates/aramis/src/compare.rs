@@ -99,14 +99,17 @@ impl DaBitClaim {
 
     /// This party's components of `S_j` at element `e`.
     pub fn s(&self, id: usize, j: usize, e: usize) -> (u128, u128) {
-        let a = if j == id { self.own[e] as u128 } else { 0 };
-        let b = if j == (id + 1) % 3 {
-            self.next_bits[e] as u128
-        } else {
-            0
-        };
-        (a, b)
+        pair_bit_share(id, j, self.own[e], self.next_bits[e])
     }
+}
+
+/// Party `id`'s components of `S_j`, the sharing of pair bit `b_j` alone
+/// (component `j`, zeros elsewhere), at one element, from its two pair
+/// bits: `b_id` is its `a` of `S_id`, `b_(id+1)` its `b` of `S_(id+1)`.
+fn pair_bit_share(id: usize, j: usize, own: u64, next: u64) -> (u128, u128) {
+    let a = if j == id { own as u128 } else { 0 };
+    let b = if j == (id + 1) % 3 { next as u128 } else { 0 };
+    (a, b)
 }
 
 impl Aramis {
@@ -129,18 +132,10 @@ impl Aramis {
             own[0] += 1;
         }
         // Party i holds component i (from k_i, its `a`) and i+1 (its `b`).
-        // Sharing S_j has component j = b_j and zeros elsewhere: party `id`
-        // holds b_id in its `a` of S_id, b_(id+1) in its `b` of S_(id+1).
+        // Sharing S_j has component j = b_j and zeros elsewhere.
         let id = self.id();
         let n0 = |j: usize| -> (Vec<u128>, Vec<u128>) {
-            let wide = |v: &[u64]| -> Vec<u128> { v.iter().map(|&b| b as u128).collect() };
-            let a = if j == id { wide(&own) } else { vec![0; n] };
-            let b = if j == (id + 1) % 3 {
-                wide(&next_bits)
-            } else {
-                vec![0; n]
-            };
-            (a, b)
+            (0..n).map(|e| pair_bit_share(id, j, own[e], next_bits[e])).unzip()
         };
         // The anchors [alpha b_0], [alpha b_2]: the local key product of S_0
         // is zero at P1 (its components 1 and 2 of S_0 are 0), that of S_2

@@ -16,7 +16,7 @@
 use crate::cheat::{Cheat, Deviation, Step};
 use crate::error::{AramisError, Result};
 use crate::share::{AuthShare, RShare};
-use cryptflow_mpc::{MpcError, Party, Prg};
+use cryptflow_mpc::{MpcError, Party};
 use cryptflow_net::{next, prev, Channel, PartyId};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
@@ -121,11 +121,6 @@ impl Drop for Aramis {
     }
 }
 
-/// `n` elements of Z_2^128 from a PRG (two words each, low word first).
-pub(crate) fn gen_u128(g: &mut Prg, n: usize) -> Vec<u128> {
-    g.gen_u128(n)
-}
-
 /// Domain-separated digest of a component sent in an opening.
 pub(crate) fn digest(tag: &[u8], bytes: &[u8]) -> [u8; HASH_LEN] {
     let mut h = Sha256::new();
@@ -188,8 +183,8 @@ impl Aramis {
     /// its copies of the components disagree with its neighbours', which the
     /// checks catch like any other inconsistent share.
     pub fn from_party(mut p: Party) -> Aramis {
-        let a = gen_u128(p.prg_prev(), 1);
-        let b = gen_u128(p.prg_next(), 1);
+        let a = p.prg_prev().gen_u128(1);
+        let b = p.prg_next().gen_u128(1);
         Aramis {
             p,
             alpha: RShare { a, b },
@@ -329,8 +324,8 @@ impl Aramis {
 
     /// A random sharing of `n` elements (component `j` from the stream `k_j`); no communication.
     pub(crate) fn rand_rss(&mut self, n: usize) -> RShare {
-        let a = gen_u128(self.p.prg_prev(), n);
-        let b = gen_u128(self.p.prg_next(), n);
+        let a = self.p.prg_prev().gen_u128(n);
+        let b = self.p.prg_next().gen_u128(n);
         RShare { a, b }
     }
 
@@ -431,16 +426,14 @@ impl Aramis {
     pub(crate) fn reshare_without_send(&mut self, o: PartyId, mut t: Vec<u128>, e: u128) -> Result<HalfReshare> {
         let (me, n) = (self.id(), t.len());
         if me == o {
-            let a = gen_u128(self.p.prg_prev(), n);
-            let b = gen_u128(self.p.prg_next(), n);
-            return Ok(HalfReshare::Done(RShare { a, b }));
+            return Ok(HalfReshare::Done(self.rand_rss(n)));
         }
         // next(o) masks with k_(o+1) (its `a`), prev(o) with k_o (its `b`)
         let first = me == next(o);
         let r = if first {
-            gen_u128(self.p.prg_prev(), n)
+            self.p.prg_prev().gen_u128(n)
         } else {
-            gen_u128(self.p.prg_next(), n)
+            self.p.prg_next().gen_u128(n)
         };
         t.iter_mut().zip(&r).for_each(|(v, m)| *v = v.wrapping_sub(*m));
         if let Some(v) = t.first_mut() {
@@ -535,10 +528,6 @@ pub(crate) enum HalfReshare {
         other: PartyId,
         first: bool,
     },
-}
-
-pub(crate) fn zip_add(x: &[u128], y: &[u128]) -> Vec<u128> {
-    x.iter().zip(y).map(|(p, q)| p.wrapping_add(*q)).collect()
 }
 
 /// Local 3-out-of-3 share of the product: `x_i y_i + x_i y_{i+1} + x_{i+1} y_i`.

@@ -14,14 +14,14 @@
 //! protocol of Dalskov, Escudero, Keller (PETS 2020; USENIX Security 2021).
 //! See `docs/PROTOCOLS.md`, section "Aramis", for the soundness analysis.
 
-use crate::bilinear::{Bilinear, LayerClaim, Weights};
+use crate::bilinear::{dot_w, Bilinear, LayerClaim, Weights};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{
-    digest, gen_u128, mul_local, mul_local_iter, u128s_to_bytes, u64s_from, u64s_to_bytes, zip_add, Aramis, CHK_INPUT,
-    CHK_MAC, CHK_OPEN, CHK_OUTPUT,
+    digest, mul_local, mul_local_iter, u128s_to_bytes, u64s_from, u64s_to_bytes, Aramis, CHK_INPUT, CHK_MAC, CHK_OPEN,
+    CHK_OUTPUT,
 };
-use crate::share::{lift, sx, AuthShare, RShare};
+use crate::share::{lift, sx, zip, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
 use sha2::Digest;
@@ -36,13 +36,12 @@ fn add_assign(z: &mut [u128], y: &[u128]) {
 
 /// This party's 3-out-of-3 share of `<u, v>` for replicated `u`, `v`.
 fn uv_local(ua: &[u128], ub: &[u128], va: &[u128], vb: &[u128]) -> u128 {
-    let mut acc = 0u128;
-    for j in 0..ua.len() {
-        acc = acc
-            .wrapping_add(ua[j].wrapping_mul(va[j].wrapping_add(vb[j])))
-            .wrapping_add(ub[j].wrapping_mul(va[j]));
-    }
-    acc
+    (0..ua.len()).fold(0u128, |acc, j| acc.wrapping_add(uv_term(ua[j], ub[j], va[j], vb[j])))
+}
+
+/// One element's term of [`uv_local`]: `u_i (v_i + v_(i+1)) + u_(i+1) v_i`.
+fn uv_term(ua: u128, ub: u128, va: u128, vb: u128) -> u128 {
+    ua.wrapping_mul(va.wrapping_add(vb)).wrapping_add(ub.wrapping_mul(va))
 }
 
 fn narrow(v: &[u128]) -> Vec<u64> {
@@ -233,8 +232,8 @@ impl Aramis {
         self.tick();
         let v = if me == owner {
             let x = owner_values(values, n)?;
-            let c0 = gen_u128(self.p.prg_prev(), n);
-            let c1 = gen_u128(self.p.prg_next(), n);
+            let c0 = self.p.prg_prev().gen_u128(n);
+            let c1 = self.p.prg_next().gen_u128(n);
             let c2: Vec<u128> = (0..n)
                 .map(|j| sx(x[j]).wrapping_sub(c0[j]).wrapping_sub(c1[j]))
                 .collect();
@@ -249,9 +248,9 @@ impl Aramis {
             RShare { a: c0, b: c1 }
         } else {
             let own = if me == r1 {
-                gen_u128(self.p.prg_prev(), n)
+                self.p.prg_prev().gen_u128(n)
             } else {
-                gen_u128(self.p.prg_next(), n)
+                self.p.prg_next().gen_u128(n)
             };
             let mut c2 = self.recv_u128s(owner, n)?;
             if n > 0 && self.fire_inconsistent() {
@@ -323,7 +322,7 @@ impl Aramis {
         };
         if me == owner {
             let x = owner_values(values, n)?;
-            let c = gen_u128(self.p.prg_prev(), n);
+            let c = self.p.prg_prev().gen_u128(n);
             let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
             // Not through `send`: a flipped bit here would only change the
             // owner's input consistently, which no protocol can detect.
@@ -331,7 +330,7 @@ impl Aramis {
             fire(self, &mut d);
             Ok(RShare { a: c, b: d })
         } else if me == prev(owner) {
-            let mut c = gen_u128(self.p.prg_next(), n);
+            let mut c = self.p.prg_next().gen_u128(n);
             fire(self, &mut c);
             Ok(RShare { a: vec![0; n], b: c })
         } else {
@@ -548,15 +547,18 @@ impl Aramis {
         let z = match y_input_of {
             // the six cross terms x_j y_k with y_k non-zero, one evaluation
             // per party (see `mul_bilinear_values`)
-            Some(o) if me == o => map.eval(&zip_add(&xv.a, &xv.b), &zip_add(&y.a, &y.b)),
+            Some(o) if me == o => map.eval(
+                &zip(&xv.a, &xv.b, u128::wrapping_add),
+                &zip(&y.a, &y.b, u128::wrapping_add),
+            ),
             Some(o) if me == next(o) => map.eval(&xv.b, &y.a),
             Some(_) => map.eval(&xv.a, &y.b),
             // x_i (y_i + y_(i+1)) + x_(i+1) y_i, once where this party holds
             // a zero component of y
             None if zero(&y.a) => map.eval(&xv.a, &y.b),
-            None if zero(&y.b) => map.eval(&zip_add(&xv.a, &xv.b), &y.a),
+            None if zero(&y.b) => map.eval(&zip(&xv.a, &xv.b, u128::wrapping_add), &y.a),
             None => {
-                let mut z = map.eval(&xv.a, &zip_add(&y.a, &y.b));
+                let mut z = map.eval(&xv.a, &zip(&y.a, &y.b, u128::wrapping_add));
                 add_assign(&mut z, &map.eval(&xv.b, &y.a));
                 z
             }
@@ -771,7 +773,12 @@ impl Aramis {
         let mut uv = 0u128;
         let pending = std::mem::take(&mut self.pending);
         // (rho drawn block by block into a buffer: no vector as long as the
-        // sharing; 64-bit coefficients, see `dot64`)
+        // sharing.) 64-bit coefficients suffice: for an error `B_j` of 2-adic
+        // valuation `v >= 64` a coefficient uniform mod 2^64 makes
+        // `rho_j B_j` uniform among the multiples of 2^v mod 2^128, as a
+        // 128-bit one would, and the bound's worst case is `v = 77`; for
+        // `v < 64` the sum vanishes beyond bit `v + 64` with probability at
+        // most 2^-64 (`docs/PROTOCOLS.md`, soundness).
         let mut rho = [0u64; 512];
         for x in pending.iter().chain(extra) {
             let additive = x.mac_is_additive();
@@ -779,13 +786,13 @@ impl Aramis {
                 let (va, vb) = (&x.v.a[start..end], &x.v.b[start..end]);
                 let ma = &x.m.a[start..end];
                 if additive {
-                    uv = uv.wrapping_add(dot64(rho, ma));
+                    uv = uv.wrapping_add(dot_w(ma, rho));
                 } else {
-                    u.a[0] = u.a[0].wrapping_add(dot64(rho, ma));
-                    u.b[0] = u.b[0].wrapping_add(dot64(rho, &x.m.b[start..end]));
+                    u.a[0] = u.a[0].wrapping_add(dot_w(ma, rho));
+                    u.b[0] = u.b[0].wrapping_add(dot_w(&x.m.b[start..end], rho));
                 }
-                w.a[0] = w.a[0].wrapping_add(dot64(rho, va));
-                w.b[0] = w.b[0].wrapping_add(dot64(rho, vb));
+                w.a[0] = w.a[0].wrapping_add(dot_w(va, rho));
+                w.b[0] = w.b[0].wrapping_add(dot_w(vb, rho));
             });
         }
 
@@ -798,8 +805,8 @@ impl Aramis {
             let n = dc.z1.len();
             for (j, m) in [(0, &dc.m0), (2, &dc.m2)] {
                 coin_blocks(&mut g, n, &mut rho, |start, end, rho| {
-                    u.a[0] = u.a[0].wrapping_add(dot64(rho, &m.a[start..end]));
-                    u.b[0] = u.b[0].wrapping_add(dot64(rho, &m.b[start..end]));
+                    u.a[0] = u.a[0].wrapping_add(dot_w(&m.a[start..end], rho));
+                    u.b[0] = u.b[0].wrapping_add(dot_w(&m.b[start..end], rho));
                     for (k, &r) in rho.iter().enumerate() {
                         let (sa, sb) = dc.s(id, j, start + k);
                         w.a[0] = w.a[0].wrapping_add(sa.wrapping_mul(r as u128));
@@ -810,8 +817,8 @@ impl Aramis {
             for claim in 0..2 {
                 let (m, z) = if claim == 0 { (&dc.m0, &dc.z1) } else { (&dc.m2, &dc.z2) };
                 coin_blocks(&mut g, n, &mut rho, |start, end, s| {
-                    w.a[0] = w.a[0].wrapping_add(dot64(s, &z.a[start..end]));
-                    w.b[0] = w.b[0].wrapping_add(dot64(s, &z.b[start..end]));
+                    w.a[0] = w.a[0].wrapping_add(dot_w(&z.a[start..end], s));
+                    w.b[0] = w.b[0].wrapping_add(dot_w(&z.b[start..end], s));
                     for (k, &sk) in s.iter().enumerate() {
                         let e = start + k;
                         // y = S_1 for the first claim, u for the second
@@ -829,9 +836,7 @@ impl Aramis {
                             }
                         };
                         let (ua, ub) = (m.a[e].wrapping_mul(sk as u128), m.b[e].wrapping_mul(sk as u128));
-                        uv = uv
-                            .wrapping_add(ua.wrapping_mul(ya.wrapping_add(yb)))
-                            .wrapping_add(ub.wrapping_mul(ya));
+                        uv = uv.wrapping_add(uv_term(ua, ub, ya, yb));
                     }
                 });
             }
@@ -956,19 +961,6 @@ fn coin_blocks(g: &mut Prg, n: usize, buf: &mut [u64], mut f: impl FnMut(usize, 
         g.fill_u64(c);
         f(start, end, c);
     }
-}
-
-/// `sum_j rho_j x_j` over Z_2^128 with 64-bit coefficients (two word
-/// products per term instead of three). The batched check needs no more:
-/// for an error `B_j` of 2-adic valuation `v >= 64` a coefficient uniform
-/// mod 2^64 makes `rho_j B_j` uniform among the multiples of 2^v mod
-/// 2^128, as a 128-bit one would, and the bound's worst case is `v = 77`;
-/// for `v < 64` the sum vanishes beyond bit `v + 64` with probability at
-/// most 2^-64 (`docs/PROTOCOLS.md`, soundness).
-fn dot64(rho: &[u64], x: &[u128]) -> u128 {
-    rho.iter()
-        .zip(x)
-        .fold(0u128, |a, (&r, &v)| a.wrapping_add(v.wrapping_mul(r as u128)))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl std::fmt::Debug for RShare {
     }
 }
 
-fn zip(x: &[u128], y: &[u128], f: impl Fn(u128, u128) -> u128) -> Vec<u128> {
+pub(crate) fn zip(x: &[u128], y: &[u128], f: impl Fn(u128, u128) -> u128) -> Vec<u128> {
     assert_eq!(x.len(), y.len(), "share length mismatch");
     x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
 }
@@ -264,9 +264,10 @@ impl AuthShare {
     }
 
     /// Whether the MAC is *additive*: this party's 3-out-of-3 share of
-    /// `alpha * x` in `m.a`, `m.b` empty (a select's result, see
-    /// `Aramis::relu_lazy`). Only Conv/MatMul take it as is; everything else
-    /// gets a replicated MAC first (`Aramis::replicate_mac`); `check` rejects it.
+    /// `alpha * x` in `m.a`, `m.b` empty (a lazy select's or truncation's
+    /// result, see `Aramis::relu_lazy`). Conv/MatMul take it as it is, sums
+    /// and layout ops keep it; everything else gets a replicated MAC first
+    /// (`Aramis::replicate_mac`); `check` rejects it.
     pub fn mac_is_additive(&self) -> bool {
         self.m.b.is_empty() && !self.m.a.is_empty() && self.m.a.len() == self.v.len()
     }
