@@ -104,6 +104,27 @@ fn cell(cheater: usize, cheat: Cheat, seed: u64) -> std::result::Result<Vec<&'st
     Ok(seen)
 }
 
+/// Runs `program` with `cheat` at party `cheater` alone and returns the two
+/// honest parties' errors; panics if one of them finished.
+fn honest_errors<T: std::fmt::Debug + Send>(
+    seed: u64,
+    cheater: usize,
+    cheat: Cheat,
+    program: impl Fn(&mut Aramis) -> Result<T> + Sync,
+) -> Vec<AramisError> {
+    let mut cheats = [None; 3];
+    cheats[cheater] = Some(cheat);
+    run3(Some(seed), cheats, program)
+        .into_iter()
+        .enumerate()
+        .filter(|(id, _)| *id != cheater)
+        .map(|(id, r)| match r {
+            Err(e) => e,
+            Ok(v) => panic!("party {id} finished ({v:?}) with P{cheater} running {cheat:?}"),
+        })
+        .collect()
+}
+
 #[test]
 fn every_deviation_in_every_step_by_every_party_is_detected() {
     let mut failures = Vec::new();
@@ -158,21 +179,14 @@ fn an_aborted_session_stays_aborted() {
 #[test]
 fn open_to_lies_are_detected() {
     for cheater in [0usize, 2] {
-        let mut cheats = [None; 3];
-        cheats[cheater] = Some(Cheat::new(Step::Open, Deviation::Lie(1)));
-        let res = run3(Some(9), cheats, |a| {
+        let errs = honest_errors(9, cheater, Cheat::new(Step::Open, Deviation::Lie(1)), |a| {
             let me = a.id();
             let x = a.input(0, (me == 0).then_some(&[1u64, 2][..]), 2)?;
             a.open_to(1, &x)?;
             a.verify()
         });
-        for (id, r) in res.iter().enumerate() {
-            if id != cheater {
-                assert!(
-                    matches!(r, Err(AramisError::CheatingDetected { .. })),
-                    "party {id}: {r:?}"
-                );
-            }
+        for e in errs {
+            assert!(matches!(e, AramisError::CheatingDetected { .. }), "{e:?}");
         }
     }
 }
@@ -184,9 +198,8 @@ fn open_to_lies_are_detected() {
 fn wrong_bilinear_results_are_caught_by_the_layer_check() {
     for (i, e) in [1u128 << 77, 3 << 76, 1 << 70, (1 << 77) | 1].into_iter().enumerate() {
         for cheater in 0..3 {
-            let mut cheats = [None; 3];
-            cheats[cheater] = Some(Cheat::new(Step::Bilinear, Deviation::AddError(e)));
-            let res = run3(Some(40 + i as u64), cheats, |a| {
+            let cheat = Cheat::new(Step::Bilinear, Deviation::AddError(e));
+            let errs = honest_errors(40 + i as u64, cheater, cheat, |a| {
                 let me = a.id();
                 let w: Vec<u64> = (0..12).map(|j| j * 7 + 1).collect();
                 let sw = a.input(0, (me == 0).then_some(&w[..]), 12)?;
@@ -196,13 +209,11 @@ fn wrong_bilinear_results_are_caught_by_the_layer_check() {
                 let y2 = a.mul_bilinear(&y, &sx.slice(0..9), Gemm { m: 3, k: 3, n: 3 })?;
                 a.output_to(DATA_OWNER, &y2)
             });
-            for (id, r) in res.iter().enumerate() {
-                if id != cheater {
-                    assert!(
-                        matches!(r, Err(AramisError::CheatingDetected { step: "MAC check" })),
-                        "error {e:#x} by P{cheater}: party {id} got {r:?}"
-                    );
-                }
+            for r in errs {
+                assert!(
+                    matches!(r, AramisError::CheatingDetected { step: "MAC check" }),
+                    "error {e:#x} by P{cheater}: {r:?}"
+                );
             }
         }
     }
@@ -245,16 +256,11 @@ fn a_layer_on_a_relu_result_with_an_additive_mac_is_checked() {
     ];
     for (i, c) in cheats.into_iter().enumerate() {
         for cheater in 0..3 {
-            let mut cs = [None; 3];
-            cs[cheater] = Some(c);
-            let res = run3(Some(71 + i as u64), cs, program);
-            for (id, r) in res.iter().enumerate() {
-                if id != cheater {
-                    assert!(
-                        matches!(r, Err(AramisError::CheatingDetected { .. })),
-                        "{c:?} by P{cheater}: party {id} got {r:?}"
-                    );
-                }
+            for r in honest_errors(71 + i as u64, cheater, c, program) {
+                assert!(
+                    matches!(r, AramisError::CheatingDetected { .. }),
+                    "{c:?} by P{cheater}: {r:?}"
+                );
             }
         }
     }
@@ -304,17 +310,12 @@ fn a_fused_layer_opening_is_checked() {
     for cheater in 0..3 {
         for step in [Step::Bilinear, Step::Trunc] {
             for &dev in &devs {
-                let mut cheats = [None; 3];
-                cheats[cheater] = Some(Cheat::new(step, dev));
-                let res = run3(Some(22), cheats, program);
-                let mut errs = Vec::new();
-                for (id, r) in res.iter().enumerate().filter(|(id, _)| *id != cheater) {
-                    let e = match r {
-                        Err(e) => e.to_string(),
-                        Ok(v) => panic!("P{id} finished ({v:?}) with P{cheater} {step:?} {dev:?}"),
-                    };
-                    assert!(e.contains("cheating detected"), "P{id}: {e}");
-                    errs.push(e);
+                let errs: Vec<String> = honest_errors(22, cheater, Cheat::new(step, dev), program)
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect();
+                for e in &errs {
+                    assert!(e.contains("cheating detected"), "P{cheater} {step:?} {dev:?}: {e}");
                 }
                 if dev == Deviation::FlipBit {
                     // the receiver of the true copy holds the digest of the
