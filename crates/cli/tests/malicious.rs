@@ -25,13 +25,19 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
-/// The first 3 test images, as their own .npy.
+/// The first 3 test images, as their own .npy, written once per test
+/// process (the tests run in parallel: rewriting the file while another
+/// test's run reads it made that run see a truncated file).
 fn three_images() -> PathBuf {
-    let x = cryptflow_ir::npy::read(&fixture("digits/x_test.npy")).expect("x");
-    let t = cryptflow_ir::Tensor::new(vec![3, 8, 8, 1], x.data[..3 * 64].to_vec()).expect("tensor");
-    let p = tmp("x3.npy");
-    cryptflow_ir::npy::write(&p, &t).expect("write");
-    p
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let x = cryptflow_ir::npy::read(&fixture("digits/x_test.npy")).expect("x");
+        let t = cryptflow_ir::Tensor::new(vec![3, 8, 8, 1], x.data[..3 * 64].to_vec()).expect("tensor");
+        let p = tmp("x3.npy");
+        cryptflow_ir::npy::write(&p, &t).expect("write");
+        p
+    })
+    .clone()
 }
 
 fn s(p: &std::path::Path) -> String {
