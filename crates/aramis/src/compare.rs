@@ -22,7 +22,7 @@
 
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
-use crate::party::{mul_local, Aramis, CHK_OPEN};
+use crate::party::{Aramis, CHK_OPEN};
 use crate::share::{AuthShare, RShare};
 use crate::small::{words, Bits};
 
@@ -74,10 +74,10 @@ fn transpose64(a: &mut [u64; 64]) {
 /// `z2 = u b_2` (`u = b_0 + b_1 - 2 z1`), checked as element-wise products
 /// against the anchors (`Hadamard` claims). The sharings `S_j` (pair bit
 /// `b_j` as component `j`, zeros elsewhere) and `u` are rebuilt from this
-/// party's two pair-bit vectors, so the claim holds 144 bytes per bit
-/// instead of 256.
+/// party's two packed pair-bit vectors, so the claim holds about 128 bytes
+/// per bit instead of 256.
 pub(crate) struct DaBitClaim {
-    /// This party's pair bits: component `id` (`own`) and `id + 1`.
+    /// This party's pair bits, packed: component `id` (`own`) and `id + 1`.
     pub own: Vec<u64>,
     pub next_bits: Vec<u64>,
     pub m0: RShare,
@@ -88,19 +88,30 @@ pub(crate) struct DaBitClaim {
 
 impl DaBitClaim {
     /// Elements counted against the checkpoint limit, by the memory held:
-    /// 144 bytes per bit, about four of the 32-byte replicated elements
-    /// a logged layer's operands count in (counted as the six sharings
-    /// they stand for, they filled the limit sooner for the same memory:
-    /// ResNet50 6,091 -> 5,968 rounds, 14.7 -> 14.1 s in alternating runs,
-    /// the same peak).
+    /// about four of the 32-byte replicated elements a logged layer's
+    /// operands count in (counted as the six sharings they stand for, they
+    /// filled the limit sooner for the same memory: ResNet50 6,091 -> 5,968
+    /// rounds, 14.7 -> 14.1 s in alternating runs, the same peak).
     pub fn elements(&self) -> usize {
         4 * self.z1.len()
     }
 
     /// This party's components of `S_j` at element `e`.
     pub fn s(&self, id: usize, j: usize, e: usize) -> (u128, u128) {
-        pair_bit_share(id, j, self.own[e], self.next_bits[e])
+        pair_bit_share(id, j, bit(&self.own, e), bit(&self.next_bits, e))
     }
+}
+
+/// Bit `e` of a packed bit vector.
+#[inline]
+fn bit(v: &[u64], e: usize) -> u64 {
+    (v[e / 64] >> (e % 64)) & 1
+}
+
+/// `k` where bit `e` of `v` is set, else 0.
+#[inline]
+fn if_bit(v: &[u64], e: usize, k: u128) -> u128 {
+    k & (bit(v, e) as u128).wrapping_neg()
 }
 
 /// Party `id`'s components of `S_j`, the sharing of pair bit `b_j` alone
@@ -115,27 +126,36 @@ fn pair_bit_share(id: usize, j: usize, own: u64, next: u64) -> (u128, u128) {
 impl Aramis {
     /// `n` random bits as exact 0/1 values in the 128-bit domain (value
     /// shares, no MAC), uniform and unknown to every single party (runs
-    /// inside the caller's step), with this party's two pair bits of each
-    /// (`b_id`, `b_(id+1)`), from which the caller can build the same bit in
-    /// the Boolean domain. `b = b_0 ^ b_1 ^ b_2` takes two element-wise
+    /// inside the caller's step), with this party's two packed pair-bit
+    /// vectors (`b_id`, `b_(id+1)`), which are the same bits' Boolean
+    /// sharing. `b = b_0 ^ b_1 ^ b_2` takes two element-wise
     /// products, `u = b_0 + b_1 - 2 b_0 b_1` and `b = u + b_2 - 2 u b_2`, each
     /// checked at the next checkpoint against one authenticated operand
     /// (`[alpha b_0]`, `[alpha b_2]`); `b_0 b_1`, which P0 knows, is P0's
     /// input to P1; the anchors and `u b_2`, where one party's local share
     /// is zero, are made by the other two alone. Over the three parties:
     /// 64 (anchors) + 16 (`b_0 b_1`) + 32 (`u b_2`) = 112 bytes per bit.
+    /// The `S_j` are never written out: every vector below is computed from
+    /// the packed bits in one pass.
     fn random_bits_raw(&mut self, n: usize) -> Result<(Vec<u64>, Vec<u64>, RShare)> {
-        let mut own: Vec<u64> = self.p.prg_prev().gen_u64(n).iter().map(|w| w & 1).collect();
-        let next_bits: Vec<u64> = self.p.prg_next().gen_u64(n).iter().map(|w| w & 1).collect();
+        let mut own = self.p.prg_prev().gen_bits(n);
+        let next_bits = self.p.prg_next().gen_bits(n);
         if n > 0 && self.fire_inconsistent() {
-            // A "bit" of 1 or 2 that the other holder does not have.
-            own[0] += 1;
+            // a pair bit that the other holder does not have
+            own[0] ^= 1;
         }
         // Party i holds component i (from k_i, its `a`) and i+1 (its `b`).
         // Sharing S_j has component j = b_j and zeros elsewhere.
         let id = self.id();
-        let n0 = |j: usize| -> (Vec<u128>, Vec<u128>) {
-            (0..n).map(|e| pair_bit_share(id, j, own[e], next_bits[e])).unzip()
+        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
+        // this party's local share of alpha S_j: aa (a + b) + ab a with
+        // a = [j = id] b_id, b = [j = id + 1] b_(id+1)
+        let alpha_s = |j: usize| -> Vec<u128> {
+            let ka = if j == id { aa.wrapping_add(ab) } else { 0 };
+            let kb = if j == (id + 1) % 3 { aa } else { 0 };
+            (0..n)
+                .map(|e| if_bit(&own, e, ka).wrapping_add(if_bit(&next_bits, e, kb)))
+                .collect()
         };
         // The anchors [alpha b_0], [alpha b_2]: the local key product of S_0
         // is zero at P1 (its components 1 and 2 of S_0 are 0), that of S_2
@@ -143,68 +163,73 @@ impl Aramis {
         // alone (32 B instead of a 48 B reshare), both in one round. Their
         // MAC relations join the check, so that a forged MAC share is caught
         // even where the product it anchors is by 0.
-        let (a, b) = n0(0);
-        let s0 = RShare { a, b };
-        let (a, b) = n0(2);
-        let s2 = RShare { a, b };
-        let (t0, t2) = (self.alpha_local(&s0), self.alpha_local(&s2));
+        let (t0, t2) = (
+            if id != 1 { alpha_s(0) } else { Vec::new() },
+            if id != 0 { alpha_s(2) } else { Vec::new() },
+        );
         let lie = |me: &mut Aramis, o: usize| if id != o { me.fire_lie() } else { 0 };
         self.tick();
         let e = lie(self, 1);
-        let h0 = self.reshare_without_send(1, t0, e)?;
+        let h0 = self.reshare_without_send(1, n, t0, e)?;
         let e = lie(self, 0);
-        let h2 = self.reshare_without_send(0, t2, e)?;
-        let anchor0 = AuthShare {
-            v: s0,
-            m: self.reshare_without_recv(h0)?,
-        };
-        let anchor2 = AuthShare {
-            v: s2,
-            m: self.reshare_without_recv(h2)?,
-        };
-        let (a1, b1) = n0(1);
-        let s1 = RShare { a: a1, b: b1 };
+        let h2 = self.reshare_without_send(0, n, t2, e)?;
+        let m0 = self.reshare_without_recv(h0)?;
+        let m2 = self.reshare_without_recv(h2)?;
         // b_0 b_1 is known to P0 (it holds components 0 and 1): P0 shares it
         // like an input, to P1 alone (16 B per bit instead of a reshare by
         // all three), and the claim checks it like any product
         let mut b01: Option<Vec<u128>> =
-            (id == 0).then(|| own.iter().zip(&next_bits).map(|(p, q)| (p * q) as u128).collect());
+            (id == 0).then(|| (0..n).map(|e| if_bit(&own, e, bit(&next_bits, e) as u128)).collect());
         if let Some(v) = b01.as_mut().filter(|v| !v.is_empty()) {
             // P0's additive attack: a wrong product, which its claim catches
             v[0] = v[0].wrapping_add(self.fire_add_error());
         }
         let z1 = self.input_one_receiver(0, b01.as_deref(), n)?;
-        // u = b_0 + b_1 - 2 b_0 b_1 (S_0 is anchor0's value)
-        let xor = |p: &RShare, q: &RShare, z: &RShare| -> RShare {
-            let f = |p: &[u128], q: &[u128], z: &[u128]| -> Vec<u128> {
-                (0..p.len())
-                    .map(|j| p[j].wrapping_add(q[j]).wrapping_sub(z[j].wrapping_mul(2)))
-                    .collect()
-            };
-            RShare {
-                a: f(&p.a, &q.a, &z.a),
-                b: f(&p.b, &q.b, &z.b),
-            }
+        // u = S_0 + S_1 - 2 z1: this party's `a` of S_0 + S_1 is b_id where
+        // id is 0 or 1, its `b` is b_(id+1) where id + 1 is 0 or 1
+        let (ua_on, ub_on) = (id != 2, id != 1);
+        let mut u = RShare {
+            a: (0..n)
+                .map(|e| if_bit(&own, e, ua_on as u128).wrapping_sub(z1.a[e].wrapping_mul(2)))
+                .collect(),
+            b: (0..n)
+                .map(|e| if_bit(&next_bits, e, ub_on as u128).wrapping_sub(z1.b[e].wrapping_mul(2)))
+                .collect(),
         };
-        let u = xor(&anchor0.v, &s1, &z1);
         // u b_2: u has no component 2 and S_2 only component 2, so P0's
         // local share of the product is zero and P1, P2 make the sharing
-        // alone (32 B instead of a 48 B reshare); checked like any product
+        // alone (32 B instead of a 48 B reshare); checked like any product.
+        // The local share S_2.a (u.a + u.b) + S_2.b u.a: P2's S_2.a is b_2
+        // (its own), P1's S_2.b is b_2 (its next)
+        let local: Vec<u128> = match id {
+            2 => (0..n).map(|e| if_bit(&own, e, u.a[e].wrapping_add(u.b[e]))).collect(),
+            1 => (0..n).map(|e| if_bit(&next_bits, e, u.a[e])).collect(),
+            _ => Vec::new(),
+        };
         let e = if id != 0 { self.fire_add_error() } else { 0 };
-        let z2 = self.reshare_without(0, mul_local(&anchor2.v, &u), e)?;
-        let b = xor(&u, &anchor2.v, &z2);
+        let z2 = self.reshare_without(0, n, local, e)?;
+        // b = u + S_2 - 2 z2, in place over u
+        let (sa_on, sb_on) = (id == 2, id == 1);
+        for e in 0..n {
+            u.a[e] = u.a[e]
+                .wrapping_add(if_bit(&own, e, sa_on as u128))
+                .wrapping_sub(z2.a[e].wrapping_mul(2));
+            u.b[e] = u.b[e]
+                .wrapping_add(if_bit(&next_bits, e, sb_on as u128))
+                .wrapping_sub(z2.b[e].wrapping_mul(2));
+        }
         // the anchors' MAC relations and the two products join the check,
         // kept compactly: the pair bits (from which the checkpoint rebuilds
         // S_0, S_1, S_2 and u), the anchors' MACs and the two products
         self.dabit_claims.push(DaBitClaim {
             own: own.clone(),
             next_bits: next_bits.clone(),
-            m0: anchor0.m,
-            m2: anchor2.m,
+            m0,
+            m2,
             z1,
             z2,
         });
-        Ok((own, next_bits, b))
+        Ok((own, next_bits, u))
     }
 
     /// `n` random bits held both as exact 0/1 values (128-bit domain, no
@@ -212,7 +237,15 @@ impl Aramis {
     /// here from the same pair bits: consistent by the replication).
     fn dabits(&mut self, n: usize) -> Result<(RShare, Bits)> {
         let (own, next_bits, big) = self.random_bits_raw(n)?;
-        Ok((big, Bits::from_unpacked(&own, &next_bits, 1, n)))
+        Ok((
+            big,
+            Bits {
+                a: own,
+                b: next_bits,
+                len: n,
+                planes: 1,
+            },
+        ))
     }
 
     /// `n` authenticated random bits (`Step::BitGen`).

@@ -415,18 +415,31 @@ impl Aramis {
     /// and the other two make component `o+2 = t_(o+1) + t_(o+2) - r_o -
     /// r_(o+1)` by sending each other their share masked by the stream they
     /// hold with `o`. 1 round, 16 bytes per element from each of the two,
-    /// none from `o`. `e` is a cheat hook: added to the first element sent.
-    pub(crate) fn reshare_without(&mut self, o: PartyId, t: Vec<u128>, e: u128) -> Result<RShare> {
+    /// none from `o`. `n` elements; `o` passes no `t` (empty), the others
+    /// `n` local shares. `e` is a cheat hook: added to the first element sent.
+    pub(crate) fn reshare_without(&mut self, o: PartyId, n: usize, t: Vec<u128>, e: u128) -> Result<RShare> {
         self.tick();
-        let half = self.reshare_without_send(o, t, e)?;
+        let half = self.reshare_without_send(o, n, t, e)?;
         self.reshare_without_recv(half)
     }
 
     /// The sending half of [`Aramis::reshare_without`] (several can share a round).
-    pub(crate) fn reshare_without_send(&mut self, o: PartyId, mut t: Vec<u128>, e: u128) -> Result<HalfReshare> {
-        let (me, n) = (self.id(), t.len());
+    pub(crate) fn reshare_without_send(
+        &mut self,
+        o: PartyId,
+        n: usize,
+        mut t: Vec<u128>,
+        e: u128,
+    ) -> Result<HalfReshare> {
+        let me = self.id();
         if me == o {
             return Ok(HalfReshare::Done(self.rand_rss(n)));
+        }
+        if t.len() != n {
+            return Err(AramisError::Param(format!(
+                "reshare of {} local shares, {n} expected",
+                t.len()
+            )));
         }
         // next(o) masks with k_(o+1) (its `a`), prev(o) with k_o (its `b`)
         let first = me == next(o);

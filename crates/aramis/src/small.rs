@@ -73,24 +73,6 @@ impl Bits {
         }
     }
 
-    /// Packs component bits given one per `u64` (low bit), `planes * len` of them.
-    pub fn from_unpacked(a: &[u64], b: &[u64], planes: usize, len: usize) -> Bits {
-        let w = words(len);
-        let mut out = Bits::zeros(planes, len);
-        for p in 0..planes {
-            for e in 0..len {
-                let (i, bit) = (p * len + e, 1u64 << (e % 64));
-                if a[i] & 1 == 1 {
-                    out.a[p * w + e / 64] |= bit;
-                }
-                if b[i] & 1 == 1 {
-                    out.b[p * w + e / 64] |= bit;
-                }
-            }
-        }
-        out
-    }
-
     /// `self xor o` (local).
     pub fn xor(&self, o: &Bits) -> Bits {
         Bits {
