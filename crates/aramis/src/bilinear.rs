@@ -82,9 +82,22 @@ pub fn dot(x: &[u128], y: &[u128]) -> u128 {
 
 /// Wrapping inner product of a vector over Z_2^128 with 64-bit weights.
 pub fn dot_w(x: &[u128], w: &[u64]) -> u128 {
-    x.iter()
-        .zip(w)
-        .fold(0u128, |a, (p, &q)| a.wrapping_add(p.wrapping_mul(q as u128)))
+    // four running sums: one sum's 128-bit add chain was the bound
+    let term = |p: u128, q: u64| p.wrapping_mul(q as u128);
+    let n = x.len().min(w.len());
+    let (xs, ws) = (x[..n].chunks_exact(4), w[..n].chunks_exact(4));
+    let tail = xs
+        .remainder()
+        .iter()
+        .zip(ws.remainder())
+        .fold(0u128, |a, (&p, &q)| a.wrapping_add(term(p, q)));
+    let mut acc = [0u128; 4];
+    for (p, q) in xs.zip(ws) {
+        for k in 0..4 {
+            acc[k] = acc[k].wrapping_add(term(p[k], q[k]));
+        }
+    }
+    acc.iter().fold(tail, |a, &s| a.wrapping_add(s))
 }
 
 /// `acc += c * x` (wrapping), `c` a 64-bit weight.
@@ -279,6 +292,21 @@ mod tests {
     fn rng(seed: u64) -> impl FnMut() -> u128 {
         let mut g = cryptflow_exec::testdata::Xorshift::new(seed | 1);
         move || g.next_u128()
+    }
+
+    #[test]
+    fn dot_w_is_the_wrapping_inner_product_at_every_length() {
+        let mut r = rng(11);
+        for n in 0..12 {
+            let x: Vec<u128> = (0..n).map(|_| r()).collect();
+            let w: Vec<u64> = (0..n + 1).map(|_| r() as u64).collect();
+            let want = x
+                .iter()
+                .zip(&w)
+                .fold(0u128, |a, (p, &q)| a.wrapping_add(p.wrapping_mul(q as u128)));
+            // (the longer weight vector's extra entry is ignored)
+            assert_eq!(dot_w(&x, &w), want, "n {n}");
+        }
     }
 
     /// `<u, v> = <r ⊗ s, f(x, y)>` for random operands and weights, and a
