@@ -378,23 +378,34 @@ impl Aramis {
     }
 
     fn relu_with(&mut self, x: &AuthShare, bits: u32, lazy: bool) -> Result<AuthShare> {
+        if lazy {
+            let d = self.select_operand(x, bits)?;
+            self.mul_lazy(x, &d)
+        } else {
+            self.relu_then(x, bits, AuthShare::clone)
+        }
+    }
+
+    /// DReLU of `x` as the select's operand, in `Step::Select`.
+    fn select_operand(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         let d = self.drelu_values(x, bits)?;
         self.enter(Step::Select)?;
         // the MAC comes from `x`'s: `[alpha x] d`; `d` needs none
-        let d = AuthShare {
+        Ok(AuthShare {
             v: d,
             m: RShare::default(),
-        };
-        if lazy {
-            self.mul_lazy(x, &d)
-        } else {
-            self.mul_raw(x, &d)
-        }
+        })
+    }
+
+    /// `f(relu(x))` without a copy of the result (see [`Aramis::mul_raw_then`]).
+    fn relu_then<R>(&mut self, x: &AuthShare, bits: u32, f: impl FnOnce(&AuthShare) -> R) -> Result<R> {
+        let d = self.select_operand(x, bits)?;
+        self.mul_raw_then(x, &d, f)
     }
 
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
-        Ok(y.add(&self.relu(&x.sub(y), bits)?))
+        self.relu_then(&x.sub(y), bits, |r| y.add(r))
     }
 }
 

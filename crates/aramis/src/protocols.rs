@@ -388,6 +388,18 @@ impl Aramis {
 
     /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
     pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
+        self.mul_raw_then(x, y, AuthShare::clone)
+    }
+
+    /// `f` of [`Aramis::mul_raw`]'s result, which then moves into the
+    /// pending list: no copy for a caller that only reads it
+    /// (`max_pairwise`).
+    pub(crate) fn mul_raw_then<R>(
+        &mut self,
+        x: &AuthShare,
+        y: &AuthShare,
+        f: impl FnOnce(&AuthShare) -> R,
+    ) -> Result<R> {
         let xv = self.mul_operands(x, y)?;
         let n = x.len();
         let mut z = Vec::with_capacity(2 * n);
@@ -400,8 +412,9 @@ impl Aramis {
             b: v.b.split_off(n),
         };
         let out = AuthShare { v, m };
-        self.pending.push(out.clone());
-        Ok(out)
+        let r = f(&out);
+        self.pending.push(out);
+        Ok(r)
     }
 
     /// [`Aramis::mul_raw`] with the MAC left *additive* (see
