@@ -7,7 +7,7 @@
 //! payload buffer grows with the bytes that actually arrive, so a lying
 //! header cannot make the receiver commit memory it was never sent.
 
-use std::io::{ErrorKind, Read};
+use std::io::{BufRead, ErrorKind};
 
 /// Default largest payload one frame may carry (1 GiB).
 pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
@@ -19,8 +19,6 @@ pub(crate) const KEEPALIVE: u32 = u32::MAX;
 const MAX_LIMIT: usize = (u32::MAX - 1) as usize;
 /// Capacity reserved up front for a payload; past it the rest is reserved once.
 const INITIAL_CAPACITY: usize = 64 << 20;
-/// The payload buffer is extended (and zeroed) this much at a time.
-const GROW_STEP: usize = 1 << 20;
 
 /// The header in front of a payload of `len` bytes.
 pub fn header(len: usize) -> [u8; HEADER_LEN] {
@@ -47,7 +45,6 @@ pub enum Feed {
 
 struct Body {
     buf: Vec<u8>,
-    filled: usize,
     len: usize,
 }
 
@@ -77,40 +74,40 @@ impl FrameDecoder {
 
     /// Reads from `src` until it would block or ends, appending each complete
     /// payload to `out`. After an error the decoder must not be used again.
-    pub fn feed(&mut self, src: &mut dyn Read, out: &mut Vec<Vec<u8>>) -> Result<Feed, FrameError> {
+    /// Payload bytes are copied once, from `src`'s buffer into the payload
+    /// (no zero-filled read buffer).
+    pub fn feed(&mut self, src: &mut dyn BufRead, out: &mut Vec<Vec<u8>>) -> Result<Feed, FrameError> {
         loop {
-            let n = match self.body.as_mut() {
+            let chunk = match fill_some(src)? {
+                None => return Ok(Feed::NeedMore),
+                Some([]) => return Ok(Feed::Ended),
+                Some(c) => c,
+            };
+            let take = match self.body.as_mut() {
                 None => {
-                    let n = read_some(src, &mut self.header[self.header_filled..])?;
-                    self.header_filled += n.unwrap_or(0);
-                    if self.header_filled == HEADER_LEN {
-                        self.header_filled = 0;
-                        self.start_frame(out)?;
-                    }
-                    n
+                    let take = chunk.len().min(HEADER_LEN - self.header_filled);
+                    self.header[self.header_filled..self.header_filled + take].copy_from_slice(&chunk[..take]);
+                    self.header_filled += take;
+                    take
                 }
                 Some(body) => {
-                    if body.filled == body.buf.len() {
-                        let new_len = body.len.min(body.buf.len().saturating_add(GROW_STEP));
-                        if new_len > body.buf.capacity() {
-                            body.buf.reserve_exact(body.len - body.buf.len());
-                        }
-                        body.buf.resize(new_len, 0);
+                    let take = chunk.len().min(body.len - body.buf.len());
+                    if body.buf.len() + take > body.buf.capacity() {
+                        // past the initial capacity: the rest, once
+                        body.buf.reserve_exact(body.len - body.buf.len());
                     }
-                    let n = read_some(src, &mut body.buf[body.filled..])?;
-                    body.filled += n.unwrap_or(0);
-                    if body.filled == body.len {
-                        if let Some(done) = self.body.take() {
-                            out.push(done.buf);
-                        }
-                    }
-                    n
+                    body.buf.extend_from_slice(&chunk[..take]);
+                    take
                 }
             };
-            match n {
-                None => return Ok(Feed::NeedMore),
-                Some(0) => return Ok(Feed::Ended),
-                Some(_) => {}
+            src.consume(take);
+            if self.body.is_none() && self.header_filled == HEADER_LEN {
+                self.header_filled = 0;
+                self.start_frame(out)?;
+            } else if self.body.as_ref().is_some_and(|b| b.buf.len() == b.len) {
+                if let Some(done) = self.body.take() {
+                    out.push(done.buf);
+                }
             }
         }
     }
@@ -132,7 +129,6 @@ impl FrameDecoder {
         } else {
             self.body = Some(Body {
                 buf: Vec::with_capacity(len.min(INITIAL_CAPACITY)),
-                filled: 0,
                 len,
             });
         }
@@ -140,22 +136,28 @@ impl FrameDecoder {
     }
 }
 
-/// One read: `Some(n)` for data or end (0), `None` for "would block".
-fn read_some(src: &mut dyn Read, buf: &mut [u8]) -> Result<Option<usize>, FrameError> {
+/// The source's buffered bytes: `Some(empty)` at the end, `None` for
+/// "would block".
+fn fill_some(src: &mut dyn BufRead) -> Result<Option<&[u8]>, FrameError> {
     loop {
-        match src.read(buf) {
-            Ok(n) => return Ok(Some(n)),
+        match src.fill_buf() {
+            // (re-borrowed: the loop's retry needs `src` again)
+            Ok(_) => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(FrameError::Io(e)),
         }
     }
+    Ok(Some(src.fill_buf()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A size well past the reads' chunks (the old decoder's growth step).
+    const GROW_STEP: usize = 1 << 20;
 
     fn decode_all(bytes: &[u8], splits: &[usize], max: usize) -> Result<Vec<Vec<u8>>, String> {
         let mut dec = FrameDecoder::new(max);
