@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn pad_copies_rows_to_the_same_places_as_the_definition() {
-        let cases: [(&[usize], &[(usize, usize)]); 6] = [
+        type Case<'a> = (&'a [usize], &'a [(usize, usize)]);
+        let cases: [Case; 6] = [
             (&[2, 3, 4], &[(0, 1), (2, 0), (1, 3)]),
             (&[1, 2, 5, 5], &[(0, 0), (0, 0), (1, 1), (1, 1)]),
             (&[5], &[(2, 3)]),
