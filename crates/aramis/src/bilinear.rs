@@ -36,6 +36,11 @@ pub trait Bilinear: Send + Sync {
     /// `(rows, cols)` of the output grid: the lengths of `r` and `s`.
     fn grid(&self) -> (usize, usize);
     fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128>;
+    /// [`Bilinear::eval`] by the party that holds `y` in the clear (the
+    /// weights' owner): a map may take a faster path for small values.
+    fn eval_known_y(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        self.eval(x, y)
+    }
     /// `<r ⊗ s, z>` for every weight pair.
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128>;
     /// `u(x)` for every weight pair, with `<u(x), v(y)> = <r ⊗ s, f(x, y)>`.
@@ -224,6 +229,12 @@ impl Bilinear for Conv {
 
     fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
         ring::conv(&self.g, x, y)
+    }
+
+    /// Fixed-point weights fit in one 52-bit limb: the IFMA GEMM takes
+    /// five multiply-adds per step instead of nine (`ring::conv_small_weights`).
+    fn eval_known_y(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+        ring::conv_small_weights(&self.g, x, y).unwrap_or_else(|| ring::conv(&self.g, x, y))
     }
 
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {

@@ -560,7 +560,8 @@ impl Aramis {
         let z = match y_input_of {
             // the six cross terms x_j y_k with y_k non-zero, one evaluation
             // per party (see `mul_bilinear_values`)
-            Some(o) if me == o => map.eval(
+            // (the owner holds y in the clear)
+            Some(o) if me == o => map.eval_known_y(
                 &zip(&xv.a, &xv.b, u128::wrapping_add),
                 &zip(&y.a, &y.b, u128::wrapping_add),
             ),

@@ -153,6 +153,11 @@ fn gemm_u128(c: &mut Criterion) {
                 bn.iter(|| kernel::gemm_u128_with(kern, m, k, n, black_box(&a), black_box(&b), &mut out))
             });
         }
+        // A below 2^52 (a party's own shifted weights): one limb of A
+        let small: Vec<u128> = a.iter().map(|x| x >> 76).collect();
+        g.bench_function(BenchmarkId::new("small_a", &id), |bn| {
+            bn.iter(|| kernel::gemm_u128_small_a(m, k, n, black_box(&small), black_box(&b), &mut out))
+        });
         let (a64, b64) = (values(m * k, 5), values(k * n, 6));
         let mut out64 = vec![0u64; m * n];
         g.bench_function(BenchmarkId::new("one_u64", &id), |bn| {

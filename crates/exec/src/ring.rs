@@ -169,6 +169,43 @@ pub fn im2col<T: Scalar>(g: &ConvGeom, x: &[T], n: usize, grp: usize, cols: &mut
 /// pairs run in parallel when there are several and each GEMM is small
 /// enough that splitting it would not already keep every thread busy.
 pub fn conv<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
+    conv_with(g, x, w, T::gemm_into)
+}
+
+/// Offset that makes weights in `[-2^51, 2^51)` non-negative and below 2^52.
+const SMALL_WEIGHT_OFFSET: u128 = 1 << 51;
+
+/// [`conv`] over Z_2^128 for weights that are small signed values, `w` in
+/// `[-2^51, 2^51)` as two's complement mod 2^128 (a party's own fixed-point
+/// weights, in the clear): the GEMM takes `w + 2^51`, below 2^52, through
+/// [`kernel::gemm_u128_small_a`] (one 52-bit limb of A, five IFMA
+/// multiply-adds per step instead of nine), and `2^51` times each patch
+/// column's sum is taken off again. `None` if a weight is out of range.
+pub fn conv_small_weights(g: &ConvGeom, x: &[u128], w: &[u128]) -> Option<Vec<u128>> {
+    let shifted: Vec<u128> = w.iter().map(|v| v.wrapping_add(SMALL_WEIGHT_OFFSET)).collect();
+    if shifted.iter().any(|&v| v >> 52 != 0) {
+        return None;
+    }
+    Some(conv_with(g, x, &shifted, |m, k, n, a, b, c| {
+        kernel::gemm_u128_small_a(m, k, n, a, b, c);
+        let mut sums = vec![0u128; n];
+        for row in b.chunks_exact(n.max(1)).take(k) {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s = s.wrapping_add(*v));
+        }
+        sums.iter_mut().for_each(|s| *s = s.wrapping_mul(SMALL_WEIGHT_OFFSET));
+        for crow in c.chunks_exact_mut(n.max(1)).take(m) {
+            crow.iter_mut().zip(&sums).for_each(|(c, s)| *c = c.wrapping_sub(*s));
+        }
+    }))
+}
+
+/// [`conv`] with the GEMM `gemm(m, k, n, a, b, c)` given.
+fn conv_with<T: Scalar>(
+    g: &ConvGeom,
+    x: &[T],
+    w: &[T],
+    gemm: impl Fn(usize, usize, usize, &[T], &[T], &mut [T]) + Sync,
+) -> Vec<T> {
     let og = g.o / g.groups;
     let kr = g.k_rows();
     let pix = g.out_pixels();
@@ -181,7 +218,7 @@ pub fn conv<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
         let (n, grp) = (idx / g.groups, idx % g.groups);
         im2col(g, x, n, grp, cols);
         let wg = &w[grp * og * kr..(grp + 1) * og * kr];
-        T::gemm_into(og, kr, pix, wg, cols, y);
+        gemm(og, kr, pix, wg, cols, y);
     };
     let threads = rayon::current_num_threads();
     let per_pair = og * kr * pix;
@@ -220,6 +257,58 @@ mod tests {
 
     use super::*;
     use cryptflow_ir::ConvParams;
+
+    fn rng128(seed: u64) -> impl FnMut() -> u128 {
+        let mut g = crate::testdata::Xorshift::new(seed | 1);
+        move || g.next_u128()
+    }
+
+    #[test]
+    fn small_a_gemm_equals_the_generic_loop() {
+        let mut r = rng128(5);
+        // row tiles (m < SMALL_M), several KC blocks, ragged NR panels
+        for (m, k, n) in [(1, 40, 70), (3, 300, 33), (9, 600, 17), (16, 257, 64)] {
+            let a: Vec<u128> = (0..m * k)
+                .map(|i| match i % 5 {
+                    0 => (1 << 52) - 1,
+                    1 => 0,
+                    _ => r() >> 76,
+                })
+                .collect();
+            let b: Vec<u128> = (0..k * n).map(|i| if i % 11 == 0 { u128::MAX } else { r() }).collect();
+            let mut want = vec![0u128; m * n];
+            gemm_generic_into(m, k, n, &a, &b, &mut want);
+            let mut got = vec![1u128; m * n];
+            kernel::gemm_u128_small_a(m, k, n, &a, &b, &mut got);
+            assert_eq!(got, want, "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn conv_with_small_weights_equals_conv() {
+        let mut r = rng128(9);
+        let p = ConvParams {
+            strides: [2, 1],
+            dilations: [1, 1],
+            pads: [1, 0, 1, 1],
+            groups: 2,
+        };
+        let g = ConvGeom::new(&[2, 4, 6, 5], &[8, 2, 3, 3], &p).expect("geometry");
+        let x: Vec<u128> = (0..2 * 4 * 6 * 5).map(|_| r()).collect();
+        let edge = 1i128 << 51;
+        let w: Vec<u128> = (0..8 * 2 * 3 * 3)
+            .map(|i| match i % 6 {
+                0 => (-edge) as u128,
+                1 => (edge - 1) as u128,
+                2 => (-1i128) as u128,
+                _ => ((r() as i128) >> 90) as u128,
+            })
+            .collect();
+        assert_eq!(conv_small_weights(&g, &x, &w), Some(conv(&g, &x, &w)));
+        let mut big = w.clone();
+        big[5] = edge as u128;
+        assert_eq!(conv_small_weights(&g, &x, &big), None, "2^51 is out of range");
+    }
 
     #[test]
     fn gemm_small() {

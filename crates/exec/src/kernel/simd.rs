@@ -164,23 +164,27 @@ impl Ifma {
     /// The u128 limb tile of [`super::wide`]'s 52-bit format: for the packed
     /// panels `a` (kc x 3 limbs x rows) and `b` (kc x 3 limbs x cols),
     /// `tile[t*rows*cols + i*cols + j]` is class `t` of the three in
-    /// `wide::IFMA_SHIFTS`. `(rows, cols)` is [`IFMA_BIG`] or [`IFMA_ROW`].
-    pub fn micro(self, rows: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
+    /// `wide::IFMA_SHIFTS`. `(rows, cols)` is [`IFMA_BIG`] or [`IFMA_ROW`];
+    /// `a_limbs` is 3, or 1 for an A below 2^52 packed with its low limb.
+    pub fn micro(self, rows: usize, a_limbs: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
         let cols = if rows == IFMA_BIG.0 { IFMA_BIG.1 } else { IFMA_ROW.1 };
         assert!((rows, cols) == IFMA_BIG || (rows, cols) == IFMA_ROW, "ifma tile shape");
-        assert!(a.len() >= kc * 3 * rows && b.len() >= kc * 3 * cols && tile.len() >= 3 * rows * cols);
+        assert!(a_limbs == 1 || a_limbs == 3, "ifma A limbs");
+        assert!(a.len() >= kc * a_limbs * rows && b.len() >= kc * 3 * cols && tile.len() >= 3 * rows * cols);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `self` exists only if `detect` found avx512f and
         // avx512ifma; the asserts give the callee the sizes it touches.
         unsafe {
-            if rows == IFMA_BIG.0 {
-                ifma_tile::<8, 1>(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr())
-            } else {
-                ifma_tile::<1, 4>(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr())
+            let (a, b, t) = (a.as_ptr(), b.as_ptr(), tile.as_mut_ptr());
+            match (rows == IFMA_BIG.0, a_limbs) {
+                (true, 1) => ifma_tile::<8, 1, 1>(kc, a, b, t),
+                (true, _) => ifma_tile::<8, 1, 3>(kc, a, b, t),
+                (false, 1) => ifma_tile::<1, 4, 1>(kc, a, b, t),
+                (false, _) => ifma_tile::<1, 4, 3>(kc, a, b, t),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("{rows}{kc}{a:?}{b:?}{tile:?}")
+        unreachable!("{rows}{a_limbs}{kc}{a:?}{b:?}{tile:?}")
     }
 }
 
@@ -244,15 +248,22 @@ unsafe fn mul32_tile<const R: usize, const V: usize>(kc: usize, a: *const u64, b
 
 /// Three accumulators per 8 lanes of an R x 8V tile; per step and lane,
 /// nine IFMA multiply-adds (see `wide::IFMA_SHIFTS`). A and B limbs: bits
-/// 0..52, 52..104 and 104..128 of the u128.
+/// 0..52, 52..104 and 104..128 of the u128. With `LA = 1`, A has its low
+/// limb only (entries below 2^52: a party's cleartext weights) and five
+/// multiply-adds cover every product below 2^128.
 ///
 /// # Safety
 /// The CPU must support avx512f and avx512ifma; `a` must be valid for
-/// `kc * 3 * R` reads, `b` for `kc * 3 * 8V` reads and `c` for
+/// `kc * LA * R` reads, `b` for `kc * 3 * 8V` reads and `c` for
 /// `3 * R * 8V` writes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
-unsafe fn ifma_tile<const R: usize, const V: usize>(kc: usize, a: *const u64, b: *const u64, c: *mut u64) {
+unsafe fn ifma_tile<const R: usize, const V: usize, const LA: usize>(
+    kc: usize,
+    a: *const u64,
+    b: *const u64,
+    c: *mut u64,
+) {
     let z = _mm512_setzero_si512();
     let mut acc = [[[z; 3]; V]; R];
     let (mut ap, mut bp) = (a, b);
@@ -268,8 +279,17 @@ unsafe fn ifma_tile<const R: usize, const V: usize>(kc: usize, a: *const u64, b:
             }
         }
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: limb l of row r of this step is at l * R + r < 3R.
+            // SAFETY: limb l of row r of this step is at l * R + r < LA * R.
             let s = |l: usize| _mm512_set1_epi64(unsafe { *ap.add(l * R + r) } as i64);
+            if LA == 1 {
+                let a0 = s(0);
+                for (t, &[b0, b1, b2]) in row.iter_mut().zip(&bv) {
+                    t[0] = lo(t[0], a0, b0);
+                    t[1] = lo(hi(t[1], a0, b0), a0, b1);
+                    t[2] = lo(hi(t[2], a0, b1), a0, b2);
+                }
+                continue;
+            }
             let (a0, a1, a2) = (s(0), s(1), s(2));
             for (t, &[b0, b1, b2]) in row.iter_mut().zip(&bv) {
                 t[0] = lo(t[0], a0, b0);
@@ -279,7 +299,7 @@ unsafe fn ifma_tile<const R: usize, const V: usize>(kc: usize, a: *const u64, b:
         }
         // SAFETY: stays within (or one past the end of) the panels.
         unsafe {
-            ap = ap.add(3 * R);
+            ap = ap.add(LA * R);
             bp = bp.add(3 * 8 * V);
         }
     }

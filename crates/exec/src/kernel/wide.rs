@@ -106,7 +106,38 @@ impl Format for IfmaFormat {
     }
     #[inline(always)]
     fn micro(self, mr: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
-        self.0.micro(mr, kc, a, b, tile)
+        self.0.micro(mr, 3, kc, a, b, tile)
+    }
+}
+
+/// The IFMA format for an A whose entries are below 2^52 (one limb): five
+/// multiply-adds per lane and step instead of nine, a third of A's panel.
+#[derive(Clone, Copy)]
+struct IfmaSmallA(Ifma);
+
+impl Format for IfmaSmallA {
+    const LA: usize = 1;
+    const LB: usize = 3;
+    const CLASSES: usize = IFMA_SHIFTS.len();
+    fn tile(small: bool) -> (usize, usize) {
+        IfmaFormat::tile(small)
+    }
+    #[inline(always)]
+    fn split_a(x: u128, out: &mut [u64; 8]) {
+        // (the caller checked x < 2^52)
+        out[0] = x as u64;
+    }
+    #[inline(always)]
+    fn split_b(x: u128, out: &mut [u64; 4]) {
+        IfmaFormat::split_b(x, out)
+    }
+    #[inline(always)]
+    fn combine(t: impl Fn(usize) -> u64) -> u128 {
+        IfmaFormat::combine(t)
+    }
+    #[inline(always)]
+    fn micro(self, mr: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
+        self.0.micro(mr, 1, kc, a, b, tile)
     }
 }
 
@@ -182,6 +213,24 @@ pub fn gemm_u128_with(kernel: U128Kernel, m: usize, k: usize, n: usize, a: &[u12
         (true, Some(i), _) => run(IfmaFormat(i), m, k, n, a, b, c),
         (true, None, Some(x)) => run(Mul32Format(x), m, k, n, a, b, c),
         _ => crate::ring::gemm_generic_into(m, k, n, a, b, c),
+    }
+}
+
+/// [`gemm_u128_with`] (`Auto`) for an A whose entries are all below 2^52
+/// (checked: panics otherwise), such as a party's own fixed-point weights
+/// shifted to be non-negative: with IFMA, A is packed as one 52-bit limb
+/// and each step takes five multiply-adds per lane instead of nine. The
+/// same result as [`gemm_u128_with`] on every path.
+pub fn gemm_u128_small_a(m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
+    assert!(a.iter().all(|&v| v >> 52 == 0), "gemm: A entries must be below 2^52");
+    match (auto_path() == Path::Simd, Ifma::detect()) {
+        (true, Some(i)) => {
+            assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
+            assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
+            assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
+            run(IfmaSmallA(i), m, k, n, a, b, c)
+        }
+        _ => gemm_u128_with(U128Kernel::Auto, m, k, n, a, b, c),
     }
 }
 
