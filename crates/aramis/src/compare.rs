@@ -20,11 +20,14 @@
 //! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
 //! rounds `w + 4` (docs/PROTOCOLS.md).
 
+use crate::bilinear::dot_w;
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
+use crate::protocols::coin_blocks;
 use crate::share::{AuthShare, RShare};
 use crate::small::{words, Bits};
+use cryptflow_mpc::Prg;
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
 pub const COMPARE_CHUNK: usize = 1 << 18;
@@ -96,10 +99,80 @@ impl DaBitClaim {
         4 * self.z1.len()
     }
 
-    /// This party's components of `S_j` at element `e`.
-    pub fn s(&self, id: usize, j: usize, e: usize) -> (u128, u128) {
-        pair_bit_share(id, j, bit(&self.own, e), bit(&self.next_bits, e))
+    /// Adds this batch's terms to the checkpoint's sums (see
+    /// `protocols::verify_inner`): the anchors' MAC relations (`u` gets
+    /// `sum rho [alpha b_j]`, `w` gets `sum rho S_j`) and the claims
+    /// `z1 = S_0 S_1`, `z2 = S_2 u` against the anchors, one weight `s_e`
+    /// per element (`w` gets `sum s z`, `uv` this party's 3-out-of-3 share
+    /// of `sum s_e [alpha b_j]_e y_e`, `y = S_1` or `u`). `S_j` and `u` come
+    /// from the packed pair bits: a pair bit selects instead of multiplying.
+    pub(crate) fn add_check_terms(
+        &self,
+        id: usize,
+        g: &mut Prg,
+        rho: &mut [u64],
+        u: &mut RShare,
+        w: &mut RShare,
+        uv: &mut u128,
+    ) {
+        let n = self.z1.len();
+        let (own, nxt) = (&self.own, &self.next_bits);
+        // whether this party's `a` / `b` of S_j is its pair bit (else 0)
+        let on = |j: usize| (j == id, j == (id + 1) % 3);
+        let add = |acc: &mut u128, v: u128| *acc = acc.wrapping_add(v);
+        for (j, m) in [(0, &self.m0), (2, &self.m2)] {
+            let (on_a, on_b) = on(j);
+            coin_blocks(g, n, rho, |start, end, rho| {
+                add(&mut u.a[0], dot_w(&m.a[start..end], rho));
+                add(&mut u.b[0], dot_w(&m.b[start..end], rho));
+                if on_a {
+                    add(&mut w.a[0], masked_sum(own, start, rho));
+                }
+                if on_b {
+                    add(&mut w.b[0], masked_sum(nxt, start, rho));
+                }
+            });
+        }
+        // one element's share of [alpha b_j] y: m_a (y_a + y_b) + m_b y_a
+        let term = |m: &RShare, e: usize, ya: u128, yb: u128| {
+            m.a[e]
+                .wrapping_mul(ya.wrapping_add(yb))
+                .wrapping_add(m.b[e].wrapping_mul(ya))
+        };
+        let (s1a, s1b) = on(1);
+        let (z1, z2) = (&self.z1, &self.z2);
+        coin_blocks(g, n, rho, |start, end, s| {
+            add(&mut w.a[0], dot_w(&z1.a[start..end], s));
+            add(&mut w.b[0], dot_w(&z1.b[start..end], s));
+            for (k, &sk) in s.iter().enumerate() {
+                let e = start + k;
+                // y = S_1: bits
+                let (ya, yb) = ((s1a as u64 & bit(own, e)) as u128, (s1b as u64 & bit(nxt, e)) as u128);
+                add(uv, term(&self.m0, e, ya, yb).wrapping_mul(sk as u128));
+            }
+        });
+        // y = u = S_0 + S_1 - 2 z1 (S_0 and S_1 never both use the same bit)
+        let (s0a, s0b) = on(0);
+        let (ua_on, ub_on) = ((s0a || s1a) as u64, (s0b || s1b) as u64);
+        coin_blocks(g, n, rho, |start, end, s| {
+            add(&mut w.a[0], dot_w(&z2.a[start..end], s));
+            add(&mut w.b[0], dot_w(&z2.b[start..end], s));
+            for (k, &sk) in s.iter().enumerate() {
+                let e = start + k;
+                let ya = ((ua_on & bit(own, e)) as u128).wrapping_sub(z1.a[e].wrapping_mul(2));
+                let yb = ((ub_on & bit(nxt, e)) as u128).wrapping_sub(z1.b[e].wrapping_mul(2));
+                add(uv, term(&self.m2, e, ya, yb).wrapping_mul(sk as u128));
+            }
+        });
     }
+}
+
+/// `sum_k rho[k] * bit(bits, start + k)`: a weighted count of set bits.
+fn masked_sum(bits: &[u64], start: usize, rho: &[u64]) -> u128 {
+    rho.iter()
+        .enumerate()
+        .map(|(k, &r)| (r & bit(bits, start + k).wrapping_neg()) as u128)
+        .fold(0u128, u128::wrapping_add)
 }
 
 /// Bit `e` of a packed bit vector.
@@ -112,15 +185,6 @@ fn bit(v: &[u64], e: usize) -> u64 {
 #[inline]
 fn if_bit(v: &[u64], e: usize, k: u128) -> u128 {
     k & (bit(v, e) as u128).wrapping_neg()
-}
-
-/// Party `id`'s components of `S_j`, the sharing of pair bit `b_j` alone
-/// (component `j`, zeros elsewhere), at one element, from its two pair
-/// bits: `b_id` is its `a` of `S_id`, `b_(id+1)` its `b` of `S_(id+1)`.
-fn pair_bit_share(id: usize, j: usize, own: u64, next: u64) -> (u128, u128) {
-    let a = if j == id { own as u128 } else { 0 };
-    let b = if j == (id + 1) % 3 { next as u128 } else { 0 };
-    (a, b)
 }
 
 impl Aramis {

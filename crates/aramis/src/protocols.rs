@@ -816,44 +816,7 @@ impl Aramis {
         // S_0, S_1, S_2 and u rebuilt from the pair bits
         let id = self.id();
         for dc in std::mem::take(&mut self.dabit_claims) {
-            let n = dc.z1.len();
-            for (j, m) in [(0, &dc.m0), (2, &dc.m2)] {
-                coin_blocks(&mut g, n, &mut rho, |start, end, rho| {
-                    u.a[0] = u.a[0].wrapping_add(dot_w(&m.a[start..end], rho));
-                    u.b[0] = u.b[0].wrapping_add(dot_w(&m.b[start..end], rho));
-                    for (k, &r) in rho.iter().enumerate() {
-                        let (sa, sb) = dc.s(id, j, start + k);
-                        w.a[0] = w.a[0].wrapping_add(sa.wrapping_mul(r as u128));
-                        w.b[0] = w.b[0].wrapping_add(sb.wrapping_mul(r as u128));
-                    }
-                });
-            }
-            for claim in 0..2 {
-                let (m, z) = if claim == 0 { (&dc.m0, &dc.z1) } else { (&dc.m2, &dc.z2) };
-                coin_blocks(&mut g, n, &mut rho, |start, end, s| {
-                    w.a[0] = w.a[0].wrapping_add(dot_w(&z.a[start..end], s));
-                    w.b[0] = w.b[0].wrapping_add(dot_w(&z.b[start..end], s));
-                    for (k, &sk) in s.iter().enumerate() {
-                        let e = start + k;
-                        // y = S_1 for the first claim, u for the second
-                        let (ya, yb) = {
-                            let (s1a, s1b) = dc.s(id, 1, e);
-                            if claim == 0 {
-                                (s1a, s1b)
-                            } else {
-                                let (s0a, s0b) = dc.s(id, 0, e);
-                                let two = |z: u128| z.wrapping_mul(2);
-                                (
-                                    s0a.wrapping_add(s1a).wrapping_sub(two(dc.z1.a[e])),
-                                    s0b.wrapping_add(s1b).wrapping_sub(two(dc.z1.b[e])),
-                                )
-                            }
-                        };
-                        let (ua, ub) = (m.a[e].wrapping_mul(sk as u128), m.b[e].wrapping_mul(sk as u128));
-                        uv = uv.wrapping_add(uv_term(ua, ub, ya, yb));
-                    }
-                });
-            }
+            dc.add_check_terms(id, &mut g, &mut rho, &mut u, &mut w, &mut uv);
         }
 
         // Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
@@ -968,7 +931,7 @@ impl Aramis {
 /// buffer's length, drawing each block's coefficients from the check's
 /// coin stream `g` (the same stream at every party, no vector as long as
 /// the sharing).
-fn coin_blocks(g: &mut Prg, n: usize, buf: &mut [u64], mut f: impl FnMut(usize, usize, &[u64])) {
+pub(crate) fn coin_blocks(g: &mut Prg, n: usize, buf: &mut [u64], mut f: impl FnMut(usize, usize, &[u64])) {
     for start in (0..n).step_by(buf.len()) {
         let end = (start + buf.len()).min(n);
         let c = &mut buf[..end - start];
