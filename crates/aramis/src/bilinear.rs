@@ -239,17 +239,16 @@ impl Bilinear for Conv {
 
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
         let (o, pix) = (self.g.o, self.g.out_pixels());
-        w.iter()
-            .map(|w| {
-                let mut acc = 0u128;
-                for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
-                    let (n, oc) = (idx / o, idx % o);
-                    let d = dot_w(plane, &w.s[n * pix..(n + 1) * pix]);
-                    acc = acc.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
-                }
-                acc
-            })
-            .collect()
+        let mut acc = vec![0u128; w.len()];
+        // plane by plane, every weighting while the plane is in cache
+        for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
+            let (n, oc) = (idx / o, idx % o);
+            for (a, w) in acc.iter_mut().zip(w) {
+                let d = dot_w(plane, &w.s[n * pix..(n + 1) * pix]);
+                *a = a.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
+            }
+        }
+        acc
     }
 
     /// `u[grp, q] = sum over images n and pixels p of s[n, p] * cols_(n, grp)[q, p]`,
@@ -266,11 +265,11 @@ impl Bilinear for Conv {
         for n in 0..g.n {
             for grp in 0..g.groups {
                 ring::im2col(g, x, n, grp, &mut cols);
-                for (wi, ui) in w.iter().zip(u.iter_mut()) {
-                    let s = &wi.s[n * pix..(n + 1) * pix];
-                    for (q, row) in cols.chunks_exact(pix).enumerate() {
+                // row by row, every weighting while the row is in cache
+                for (q, row) in cols.chunks_exact(pix).enumerate() {
+                    for (wi, ui) in w.iter().zip(u.iter_mut()) {
                         let t = &mut ui[grp * kr + q];
-                        *t = t.wrapping_add(dot_w(row, s));
+                        *t = t.wrapping_add(dot_w(row, &wi.s[n * pix..(n + 1) * pix]));
                     }
                 }
             }
