@@ -78,10 +78,14 @@ pub(crate) fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
         return out;
     }
     let w = bits.div_ceil(8) as usize;
-    let mut out = Vec::with_capacity(v.len() * w);
-    for x in v {
-        out.extend_from_slice(&(x & mask).to_le_bytes()[..w]);
+    // fixed 16-byte stores that overlap: each writes its `w` bytes and
+    // leaves the rest for the next element (a copy of `w` bytes, `w` known
+    // only at run time, was a library call per element)
+    let mut out = vec![0u8; v.len() * w + 16];
+    for (j, x) in v.iter().enumerate() {
+        out[j * w..j * w + 16].copy_from_slice(&(x & mask).to_le_bytes());
     }
+    out.truncate(v.len() * w);
     out
 }
 
@@ -91,13 +95,23 @@ pub(crate) fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
         return (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u128).collect();
     }
     let w = bits.div_ceil(8) as usize;
-    m.chunks_exact(w)
-        .map(|c| {
+    let keep = if w >= 16 { u128::MAX } else { (1u128 << (8 * w)) - 1 };
+    // fixed 16-byte loads where 16 bytes remain, masked to `w` bytes
+    let fast = if m.len() >= 16 { (m.len() - 16) / w + 1 } else { 0 };
+    let fast = fast.min(n);
+    let mut out: Vec<u128> = (0..fast)
+        .map(|j| {
             let mut b = [0u8; 16];
-            b[..w].copy_from_slice(c);
-            u128::from_le_bytes(b)
+            b.copy_from_slice(&m[j * w..j * w + 16]);
+            u128::from_le_bytes(b) & keep
         })
-        .collect()
+        .collect();
+    out.extend(m[fast * w..].chunks_exact(w).take(n - fast).map(|c| {
+        let mut b = [0u8; 16];
+        b[..w].copy_from_slice(c);
+        u128::from_le_bytes(b)
+    }));
+    out
 }
 
 /// The owner's own input values, which it must supply, `n` of them.
