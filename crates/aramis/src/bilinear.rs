@@ -281,16 +281,17 @@ impl Bilinear for Conv {
     fn contract_y(&self, y: &[u128], w: &[Weights]) -> Vec<Vec<u128>> {
         let g = &self.g;
         let (kr, og) = (g.k_rows(), g.o / g.groups);
-        w.iter()
-            .map(|w| {
-                let mut v = vec![0u128; g.groups * kr];
-                for (oc, &ro) in w.r.iter().enumerate() {
-                    let grp = oc / og.max(1);
-                    axpy(&mut v[grp * kr..(grp + 1) * kr], ro, &y[oc * kr..(oc + 1) * kr]);
-                }
-                v
-            })
-            .collect()
+        let mut v = vec![vec![0u128; g.groups * kr]; w.len()];
+        // channel by channel, every weighting while the channel's weights
+        // are in cache
+        for oc in 0..g.o.min(y.len() / kr.max(1)) {
+            let grp = oc / og.max(1);
+            let row = &y[oc * kr..(oc + 1) * kr];
+            for (v, w) in v.iter_mut().zip(w) {
+                axpy(&mut v[grp * kr..(grp + 1) * kr], w.r[oc], row);
+            }
+        }
+        v
     }
 }
 
