@@ -527,7 +527,7 @@ impl Aramis {
         let v = self.reshare(z, out_len)?;
         // a `Lie` here is a false share of this layer's check
         let lie = self.fire_lie();
-        self.claim(map, x, y, &v, lie);
+        self.claim(map, x, y, v.clone(), lie);
         Ok(v)
     }
 
@@ -601,12 +601,12 @@ impl Aramis {
     }
 
     /// Logs the claim `z = f(x, y)` for the next checkpoint's check.
-    pub(crate) fn claim(&mut self, map: Box<dyn Bilinear>, x: &AuthShare, y: &RShare, z: &RShare, lie: u128) {
+    pub(crate) fn claim(&mut self, map: Box<dyn Bilinear>, x: &AuthShare, y: &RShare, z: RShare, lie: u128) {
         self.layers.push(LayerClaim {
             map,
             xm: x.m.clone(),
             yv: y.clone(),
-            zv: z.clone(),
+            zv: z,
             lie,
         });
     }

@@ -220,7 +220,7 @@ impl Aramis {
                 .collect(),
         };
         drop(r);
-        self.claim(Box::new(map), x, y, &zv, lie);
+        self.claim(Box::new(map), x, y, zv, lie);
         Ok(self.trunc_output(&c, d, rhi))
     }
 }
