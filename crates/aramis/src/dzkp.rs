@@ -251,12 +251,14 @@ impl Prover {
     /// Entries `from..from + out.len()` of the virtual table of `bits`
     /// (`from` and the length multiples of the chunks per word).
     fn virtual_into(&self, bits: &[u64], pad: u64, from: usize, out: &mut [u64]) {
-        let per_word = 64 / self.width;
-        let mask = (1u64 << self.width) - 1;
-        for (o, &wd) in out.chunks_exact_mut(per_word).zip(&bits[from / per_word..]) {
-            for (k, x) in o.iter_mut().enumerate() {
-                *x = self.lookup[((wd >> (self.width * k)) & mask) as usize];
-            }
+        // (the width as a constant: unrolled shifts, and a table of known
+        // size, so no bounds checks)
+        // (the width follows from the table's size: 256 or 2^16 entries)
+        debug_assert_eq!(self.lookup.len(), 1 << self.width);
+        if let Ok(t) = <&[u64; 256]>::try_from(self.lookup.as_slice()) {
+            lookup_chunks::<8, 256>(t, bits, from, out);
+        } else if let Ok(t) = <&[u64; 1 << 16]>::try_from(self.lookup.as_slice()) {
+            lookup_chunks::<16, { 1 << 16 }>(t, bits, from, out);
         }
         if (from..from + out.len()).contains(&self.pad_at) {
             out[self.pad_at - from] = pad;
@@ -326,6 +328,17 @@ impl Prover {
         }
         if t >= BLOCK_BITS {
             gf64::eq_drop_first(&mut self.w);
+        }
+    }
+}
+
+/// `out[j] = table[chunk from + j of width W of bits]` (`from` and the
+/// length multiples of the chunks per word; `table` has `T = 2^W` entries).
+fn lookup_chunks<const W: usize, const T: usize>(table: &[u64; T], bits: &[u64], from: usize, out: &mut [u64]) {
+    let per_word = 64 / W;
+    for (o, &wd) in out.chunks_exact_mut(per_word).zip(&bits[from / per_word..]) {
+        for (k, x) in o.iter_mut().enumerate() {
+            *x = table[((wd >> (W * k)) as usize) & (T - 1)];
         }
     }
 }
