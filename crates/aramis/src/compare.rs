@@ -26,8 +26,10 @@ use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::protocols::coin_blocks;
 use crate::share::{AuthShare, RShare};
-use crate::small::{words, Bits};
+use crate::small::{mask_tails, words, Bits, ADDER_PROVER};
+use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::Prg;
+use cryptflow_net::{next, prev};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
 pub const COMPARE_CHUNK: usize = 1 << 18;
@@ -369,35 +371,132 @@ impl Aramis {
             // bit L of element 0 enters the opened bit directly
             own[l * wp] ^= 1;
         }
-        // Component j's bits as a sharing (component j = the bits, others 0).
-        let comp_bits = |j: usize| -> Bits {
-            let mut b = Bits::zeros(w, n);
-            if j == id {
-                b.a.copy_from_slice(&own);
-            } else if j == (id + 1) % 3 {
-                b.b.copy_from_slice(&nxt);
-            }
-            b
+        // P1 holds components 1 and 2 and adds them itself: bit t of the
+        // sum is x1_t ^ x2_t ^ c_t with its carries c (c_0 = 0), shared as
+        // k' (from the stream P0 and P1 hold) ^ k'' (sent to P2). The
+        // carries are proved by P1 alone (`small::Aramis::prove_one`).
+        let xor = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a ^ b).collect() };
+        let kprime = |me: &mut Aramis, from_next: bool| -> Vec<u64> {
+            let mut k = vec![0u64; w * wp];
+            let g = if from_next { me.p.prg_next() } else { me.p.prg_prev() };
+            g.fill_u64(&mut k[wp..]);
+            mask_tails(&mut k, n);
+            k
         };
-        let (c0, c1, c2) = (comp_bits(0), comp_bits(1), comp_bits(2));
-        let (d_big, d_small) = self.dabits(n)?;
-
-        // Stage 2 (cmp-chain): carry-save addition of the three bit vectors,
-        // carries maj(a, b, c) = a ^ ((a ^ b) & (a ^ c)) (one AND per bit,
-        // one round), then the ripple carry into bit L of S + Cy with
-        // maj(s, cy, c) = c ^ ((c ^ cy) & (c ^ s)) (one AND per bit, sequential).
-        self.enter(Step::CmpChain)?;
-        let a = c0.planes(0..l);
-        let p = self.and(&a.xor(&c1.planes(0..l)), &a.xor(&c2.planes(0..l)))?;
-        let maj = a.xor(&p); // plane t: carry into position t + 1
-        let s = c0.xor(&c1).xor(&c2);
-        let mut carry = Bits::zeros(1, n);
-        for t in 1..l {
-            let (st, cyt) = (s.planes(t..t + 1), maj.planes(t - 1..t));
-            let q = self.and(&carry.xor(&cyt), &carry.xor(&st))?;
-            carry = carry.xor(&q);
+        let k1 = match id {
+            0 => kprime(self, true),
+            1 => kprime(self, false),
+            _ => Vec::new(),
+        };
+        let mut k2 = Vec::new();
+        if id == ADDER_PROVER {
+            let sum: Vec<u128> = x.v.a.iter().zip(&x.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
+            let mut carries = xor(&xor(&bit_planes(&sum, w, 0), &own), &nxt);
+            if n > 0 && self.fire_add_error() != 0 {
+                // a wrong carry into bit 1 of element 0, used consistently
+                // (in its own component and in what P2 gets): only the
+                // adder's proof can see it
+                carries[wp] ^= 1;
+            }
+            k2 = xor(&carries, &k1);
+            self.send(next(id), pack_bits(&k2[wp..], n))?;
         }
-        let msb = s.planes(l..l + 1).xor(&maj.planes(l - 1..l)).xor(&carry);
+        if id == next(ADDER_PROVER) {
+            // (before the daBits' messages from P1, which follow it on the
+            // link; P1 sent it without waiting, so it shares their round)
+            let got = self.recv(prev(id), l * n.div_ceil(8))?;
+            k2 = vec![0u64; wp];
+            k2.extend(unpack_bits(&got, l, n));
+        }
+        let (d_big, d_small) = self.dabits(n)?;
+        // the sharings: a = component 0 (x0 + 2^L), y = x1 + x2 as
+        // component 1 = x1 ^ k', component 2 = x2 ^ k''
+        let zeros = || vec![0u64; w * wp];
+        let (a, y) = match id {
+            0 => (
+                Bits {
+                    a: own.clone(),
+                    b: zeros(),
+                    len: n,
+                    planes: w,
+                },
+                Bits {
+                    a: zeros(),
+                    b: xor(&nxt, &k1),
+                    len: n,
+                    planes: w,
+                },
+            ),
+            1 => (
+                Bits::zeros(w, n),
+                Bits {
+                    a: xor(&own, &k1),
+                    b: xor(&nxt, &k2),
+                    len: n,
+                    planes: w,
+                },
+            ),
+            _ => (
+                Bits {
+                    a: zeros(),
+                    b: nxt.clone(),
+                    len: n,
+                    planes: w,
+                },
+                Bits {
+                    a: xor(&own, &k2),
+                    b: zeros(),
+                    len: n,
+                    planes: w,
+                },
+            ),
+        };
+        // the carry statements t = 0..L: c_(t+1) = maj(x1_t, x2_t, c_t), as
+        // u = (x1 ^ k', x1) at P0, v = (x2, k'') at P2, right side shared
+        // as k'_(t+1) ^ k'_t x1_t (P0) and k''_(t+1) ^ k''_t x2_t (P2)
+        let span = l * wp;
+        let none = vec![0u64; span];
+        let and_ = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a & b).collect() };
+        let (x1, x2): (&[u64], &[u64]) = match id {
+            0 => (&nxt, &[]),
+            1 => (&own, &nxt),
+            _ => (&[], &own),
+        };
+        let (u_lo, u_hi, c_v1) = if id != 2 {
+            (
+                xor(&x1[..span], &k1[..span]),
+                x1[..span].to_vec(),
+                xor(&k1[wp..], &and_(&k1[..span], &x1[..span])),
+            )
+        } else {
+            (none.clone(), none.clone(), none.clone())
+        };
+        let (v_lo, v_hi, c_v2) = if id != 0 {
+            (
+                x2[..span].to_vec(),
+                k2[..span].to_vec(),
+                xor(&k2[wp..], &and_(&k2[..span], &x2[..span])),
+            )
+        } else {
+            (none.clone(), none.clone(), none.clone())
+        };
+        let (c_v1, c_v2) = (
+            if id == 0 { c_v1 } else { none.clone() },
+            if id == 2 { c_v2 } else { none },
+        );
+        self.log_adder(&u_lo, &u_hi, &v_lo, &v_hi, &c_v1, &c_v2)?;
+
+        // Stage 2 (cmp-chain): the ripple carry of a + y into bit L,
+        // carries maj(a, y, c) = a ^ ((a ^ y) & (a ^ c)), one AND per bit,
+        // sequential: L ANDs (the first, c_1 = a_0 y_0, is the AND itself).
+        self.enter(Step::CmpChain)?;
+        let mut carry = self.and(&a.planes(0..1), &y.planes(0..1))?;
+        for t in 1..l {
+            let (at, yt) = (a.planes(t..t + 1), y.planes(t..t + 1));
+            let q = self.and(&at.xor(&yt), &at.xor(&carry))?;
+            carry = at.xor(&q);
+        }
+        let msb = a.planes(l..l + 1).xor(&y.planes(l..l + 1)).xor(&carry);
 
         // Stage 3 (cmp-open): open msb ^ d mod 2 (uniform: d is a random bit).
         self.enter(Step::CmpOpen)?;
@@ -476,6 +575,39 @@ impl Aramis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cheat::{Cheat, Deviation};
+    use crate::testing::run3;
+
+    /// P1 adds its two components itself and proves the carries alone: a
+    /// wrong carry that it uses consistently (`AddError` in `bitgen`: its
+    /// own component and the share P2 gets agree, so no redundancy check
+    /// sees it) makes both honest parties abort at the AND-gate proof;
+    /// honest runs give the right DReLU.
+    #[test]
+    fn the_adder_prover_cannot_send_wrong_carries() {
+        let vals: Vec<u64> = (0..300u64)
+            .map(|i| (i * 7919) % 4001)
+            .map(|v| v.wrapping_sub(2000))
+            .collect();
+        let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
+            let me = a.id();
+            let x = a.input(1, (me == 1).then_some(&vals[..]), vals.len())?;
+            let d = a.drelu(&x, 16)?;
+            a.output_to(1, &d)
+        };
+        let honest = run3(Some(3), [None; 3], program);
+        let want: Vec<u64> = vals.iter().map(|&v| ((v as i64) >= 0) as u64).collect();
+        assert_eq!(honest[1].as_ref().ok().cloned().flatten(), Some(want));
+        let cheats = [None, Some(Cheat::new(Step::BitGen, Deviation::AddError(1))), None];
+        let r = run3(Some(3), cheats, program);
+        for id in [0, 2] {
+            assert!(
+                matches!(r[id], Err(AramisError::CheatingDetected { step: "AND-gate proof" })),
+                "party {id}: {:?}",
+                r[id]
+            );
+        }
+    }
 
     #[test]
     fn bit_planes_match_the_bitwise_definition() {

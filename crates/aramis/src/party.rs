@@ -67,6 +67,9 @@ pub struct Aramis {
     pub(crate) dabit_claims: Vec<crate::compare::DaBitClaim>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
+    /// Carry statements of the comparisons' adders, proved by
+    /// `small::ADDER_PROVER` alone (see `compare.rs`).
+    pub(crate) adder_log: crate::small::AndLog,
     /// Local redundancy checks not yet settled by a verdict: (check, passed).
     flags: Vec<(usize, Choice)>,
     /// Set once the session aborted; every later call fails with it.
@@ -194,6 +197,7 @@ impl Aramis {
             layers: Vec::new(),
             dabit_claims: Vec::new(),
             and_log: Default::default(),
+            adder_log: Default::default(),
             flags: Vec::new(),
             aborted: None,
             step: Step::Input,
@@ -254,6 +258,7 @@ impl Aramis {
             + self.layers.iter().map(|l| l.elements()).sum::<usize>()
             + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>()
             + self.and_log.gates() / 64
+            + self.adder_log.gates() / 64
     }
 
     // ---- session state ----------------------------------------------------
@@ -281,6 +286,15 @@ impl Aramis {
         } else {
             self.and_proofs()
         };
+        self.step = saved;
+        r
+    }
+
+    /// The comparison adder's proof (everything logged) inside `cmp-chain`.
+    pub(crate) fn adder_proof_in_step(&mut self) -> Result<()> {
+        let saved = std::mem::replace(&mut self.step, Step::CmpChain);
+        let log = std::mem::take(&mut self.adder_log);
+        let r = self.prove_one(crate::small::ADDER_PROVER, log);
         self.step = saved;
         r
     }
@@ -523,6 +537,7 @@ impl Aramis {
                 self.pending.clear();
                 self.layers.clear();
                 self.and_log.clear();
+                self.adder_log.clear();
                 Err(AramisError::CheatingDetected { step })
             }
         }

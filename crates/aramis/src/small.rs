@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::party::{u64s_from, u64s_to_bytes, Aramis, CHK_AND};
 use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::{Prg, Seed};
-use cryptflow_net::{next, prev};
+use cryptflow_net::{next, prev, PartyId};
 use subtle::{Choice, ConstantTimeEq};
 
 /// One party's XOR-sharing of `planes` planes of `len` bits, packed: plane
@@ -53,7 +53,7 @@ fn tail_mask(len: usize) -> u64 {
     }
 }
 
-fn mask_tails(v: &mut [u64], len: usize) {
+pub(crate) fn mask_tails(v: &mut [u64], len: usize) {
     let w = words(len);
     if w == 0 {
         return;
@@ -110,6 +110,11 @@ impl Bits {
 /// 50 MB more per party.
 pub const AND_BATCH: usize = (1 << 24) - 1;
 
+/// The party that adds its two share components itself in a comparison
+/// and proves the adder's carries alone (`compare.rs`): P1 holds
+/// components 1 and 2.
+pub(crate) const ADDER_PROVER: PartyId = 1;
+
 /// What one party keeps of every AND gate for the proofs (one bit per gate
 /// and column, word-aligned per call): its components of both operands, as
 /// prover; `t_next + F(k_{i+1}) + x_{i+1} y_{i+1}` as first verifier of
@@ -132,6 +137,23 @@ impl AndLog {
 
     pub(crate) fn clear(&mut self) {
         *self = AndLog::default();
+    }
+
+    /// Appends `words` words of every column (one gate per bit): this
+    /// party's components of the statement's `u = (xa, ya)` and `v = (yb,
+    /// xb)` and its shares `c_v1`, `c_v2` of the right side, zeros where
+    /// its role does not know them (every party logs the same lengths).
+    pub(crate) fn extend(&mut self, xa: &[u64], ya: &[u64], yb: &[u64], xb: &[u64], c_v1: &[u64], c_v2: &[u64]) {
+        for (col, part) in [
+            (&mut self.xa, xa),
+            (&mut self.ya, ya),
+            (&mut self.yb, yb),
+            (&mut self.xb, xb),
+            (&mut self.c_v1, c_v1),
+            (&mut self.c_v2, c_v2),
+        ] {
+            col.extend_from_slice(part);
+        }
     }
 
     /// Splits off and returns the longest prefix that fills a proof's
@@ -235,7 +257,9 @@ impl Aramis {
     /// all checks this party makes pass; clears the log.
     pub(crate) fn and_proofs(&mut self) -> Result<()> {
         let log = std::mem::take(&mut self.and_log);
-        self.prove_log(log)
+        self.prove_log(log)?;
+        let log = std::mem::take(&mut self.adder_log);
+        self.prove_one(ADDER_PROVER, log)
     }
 
     /// [`Aramis::and_proofs`] for the longest prefix of the log whose proof
@@ -244,7 +268,124 @@ impl Aramis {
     /// for the next proof, instead of padding a batch up to twice its size.
     pub(crate) fn and_proofs_full_batches(&mut self) -> Result<()> {
         let log = self.and_log.take_full_prefix();
-        self.prove_log(log)
+        self.prove_log(log)?;
+        let log = self.adder_log.take_full_prefix();
+        self.prove_one(ADDER_PROVER, log)
+    }
+
+    /// Logs the comparison adder's carry statements (`compare.rs`), proving
+    /// the log first (inside `cmp-chain`) if it would pass [`AND_BATCH`].
+    pub(crate) fn log_adder(
+        &mut self,
+        xa: &[u64],
+        ya: &[u64],
+        yb: &[u64],
+        xb: &[u64],
+        c_v1: &[u64],
+        c_v2: &[u64],
+    ) -> Result<()> {
+        if self.adder_log.gates() > 0 && self.adder_log.gates() + 64 * xa.len() > AND_BATCH {
+            self.adder_proof_in_step()?;
+        }
+        self.adder_log.extend(xa, ya, yb, xb, c_v1, c_v2);
+        Ok(())
+    }
+
+    /// One proof of the gates that `prover` alone logged (the comparison's
+    /// adder, see `compare.rs`): its `prev` is the first verifier (it holds
+    /// `u`), its `next` the second (`v`). The same statement, streams and
+    /// messages as one of [`Aramis::prove_log`]'s three proofs, with each
+    /// party in one role; `2m + 3` rounds.
+    pub(crate) fn prove_one(&mut self, prover: PartyId, mut log: AndLog) -> Result<()> {
+        if log.gates() == 0 {
+            return Ok(());
+        }
+        let n = dzkp::batch_size(log.gates());
+        let m = (2 * n).trailing_zeros() as usize;
+        let hw = n / 64;
+        let me = self.id();
+        let (v1, v2) = (prev(prover), next(prover));
+        // one sub-stream per pair stream (each holder draws the same)
+        let sp = Prg::new(&self.p.prg_prev().gen_seed());
+        let sn = Prg::new(&self.p.prg_next().gen_seed());
+        let mul = crate::gf64::mul;
+        if me == prover {
+            // with V1 = prev (sp), with V2 = next (sn)
+            let (mut g_v1, mut g_v2) = (sp, sn);
+            let (u_pad, rho) = (g_v1.gen_u64(1)[0], g_v1.gen_u64(1)[0]);
+            let v_pad = g_v2.gen_u64(1)[0];
+            self.tick();
+            self.send(v2, u64s_to_bytes(&[mul(u_pad, v_pad) ^ rho]))?;
+            self.tick();
+            let tau = u64s_from(&self.recv(v2, 8 * (m - 1))?);
+            let u = joined(&log.xa, &log.ya, hw);
+            let v = joined(&log.yb, &log.xb, hw);
+            let mut prover = Prover::new(u, v, n, u_pad, v_pad, tau);
+            for t in 0..m {
+                let q = prover.round();
+                let r = g_v1.gen_u64(3);
+                let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
+                if t == 0 {
+                    msg[0] ^= self.fire_lie() as u64;
+                }
+                self.tick();
+                self.send(v2, u64s_to_bytes(&msg))?;
+                self.tick();
+                let rt = u64s_from(&self.recv(v2, 8)?)[0];
+                prover.bind(rt);
+            }
+            self.tick();
+            return Ok(());
+        }
+        let first = me == v1;
+        // V1: with the prover (sn), with V2 (sp); V2: with the prover (sp), with V1 (sn)
+        let (mut with_p, mut with_v) = if first { (sn, sp) } else { (sp, sn) };
+        let pad = with_p.gen_u64(1)[0];
+        let rho = if first { with_p.gen_u64(1)[0] } else { 0 };
+        let tau = challenges(&mut with_v, m - 1);
+        let rs = challenges(&mut with_v, m);
+        self.tick();
+        let padc = if first {
+            rho
+        } else {
+            u64s_from(&self.recv(prover, 8)?)[0]
+        };
+        self.tick();
+        if !first {
+            self.send(prover, u64s_to_bytes(&tau))?;
+        }
+        let mut q = Vec::with_capacity(m);
+        for rt in &rs {
+            self.tick();
+            if first {
+                let s = with_p.gen_u64(3);
+                q.push([s[0], s[1], s[2]]);
+            } else {
+                let got = u64s_from(&self.recv(prover, 24)?);
+                q.push([got[0], got[1], got[2]]);
+            }
+            self.tick();
+            if !first {
+                self.send(prover, u64s_to_bytes(&[*rt]))?;
+            }
+        }
+        // each verifier's zero-shares, last claim and extension, exchanged
+        let (mut c, bits) = if first {
+            (std::mem::take(&mut log.c_v1), joined(&log.xa, &log.ya, hw))
+        } else {
+            (std::mem::take(&mut log.c_v2), joined(&log.yb, &log.xb, hw))
+        };
+        c.resize(hw, 0);
+        let claim = dzkp::extension(&c, &tau, n - 1, padc);
+        let (z, f, k) = dzkp::round_checks(&q, claim, &tau, &rs);
+        let ext = dzkp::extension(&bits, &rs, n - 1, pad);
+        let other = if first { v2 } else { v1 };
+        self.tick();
+        self.send(other, u64s_to_bytes(&[&[ext, f][..], &z].concat()))?;
+        let got = u64s_from(&self.recv(other, 8 * (m + 2))?);
+        let ok = (f ^ got[1]).ct_eq(&mul(k, mul(ext, got[0]))) & u64s_to_bytes(&z).ct_eq(&u64s_to_bytes(&got[2..]));
+        self.flag(CHK_AND, ok);
+        Ok(())
     }
 
     fn prove_log(&mut self, mut log: AndLog) -> Result<()> {

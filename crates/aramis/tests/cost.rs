@@ -209,7 +209,7 @@ fn truncation_and_relu_costs() {
     assert_eq!(fused_verify, (60 * n + 390 + 96, 1 + 5));
     // a 28-bit ReLU whose MAC stays additive: 48 B per element less (no
     // MAC reshare); making it replicated costs them back in one more round
-    let relu28 = (112 + 3 * 32) * n + 3 * (2 * 28 - 3 + 1) * n / 8 + 96;
+    let relu28 = (112 + 3 * 32) * n + (3 * 28 + 27) * n / 8 + 96;
     assert_eq!(relu_lazy, (relu28 - 48 * n, 28 + 4));
     assert_eq!(replicate, (relu28, 28 + 5));
     // MACs of two pair bits (each from two parties: 2 x 2 x 16 B), b_0 b_1
@@ -218,11 +218,16 @@ fn truncation_and_relu_costs() {
     assert_eq!(bits, (160 * n, 4));
     for (w, c) in relus {
         let w = w as u64;
-        // per party: 2w-3 ANDs (carry-save and ripple) of one bit each;
+        // per party: w-1 ANDs (the ripple carry of x0 + (x1 + x2)) of one
+        // bit each and the opened bit; P1's carry shares to P2 (w-1 bits);
         // daBit 112 over the three parties (no MAC of its own), select 32
-        // per party, per party 2w-3 AND bits and the opened bit (+32 B per call)
-        let ands = 2 * w - 3;
-        assert_eq!(c, ((112 + 3 * 32) * n + 3 * (ands + 1) * n / 8 + 96, w + 4), "w = {w}");
+        // per party (+96 B per call)
+        let ands = w - 1;
+        assert_eq!(
+            c,
+            ((112 + 3 * 32) * n + (3 * (ands + 1) + (w - 1)) * n / 8 + 96, w + 4),
+            "w = {w}"
+        );
     }
 }
 
@@ -235,9 +240,11 @@ fn and_gate_proof_cost_is_logarithmic() {
         vec![a.relu(&x, 28).unwrap()]
     };
     let check = aramis_cost(relu, |a, _| a.verify().unwrap());
-    // 53 AND planes of 4096 bits: 217,088 gates, a batch of 2^18, m = 19
-    let m = 19u64;
+    // 27 AND planes of 4096 bits: 110,592 gates, a batch of 2^17, m = 18;
+    // the adder's 27 carry planes the same, proved by P1 alone (the same
+    // bytes as one party's share of the three AND proofs)
+    let m = 18u64;
     let per_party = 8 + 8 * (m - 1) + 32 * m + 16 * (m + 2);
     println!("checkpoint with the AND proof: {check:?}");
-    assert_eq!(check, (390 + 3 * per_party, 5 + 2 * m + 3));
+    assert_eq!(check, (390 + 4 * per_party, 5 + 2 * (2 * m + 3)));
 }
