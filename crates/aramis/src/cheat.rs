@@ -17,9 +17,9 @@
 //!
 //! | deviation | trunc | bitgen | cmp-chain | select | cmp-open |
 //! | --- | --- | --- | --- | --- | --- |
-//! | `FlipBit` | MAC reshare of the mask's high part (`trunc_values_lazy`, which has none: the opened component) | first message of the daBit's anchors `b_0`, `b_2` | first AND message | first reshare | first component of the opening |
+//! | `FlipBit` | MAC reshare of the mask's high part (`trunc_values_lazy`, which has none: the opened component) | P1 (in a comparison): its carry shares to P2; otherwise the first message of the daBit's anchors `b_0`, `b_2` | first AND message | first reshare | first component of the opening |
 //! | `InconsistentShare` | uses a mask component differing from the other holder's | flips bit L of element 0 in its copy of its component | flips an `x` bit where its AND message depends on it | as mul | sends a component differing from its copy |
-//! | `AddError(e)` | `+e` on the opened component | P0: `+e` on its `b_0 b_1` input; P1, P2: `+e` on their message of `u b_2` | flips a bit of its first AND message | as mul | `+e` on the opened component |
+//! | `AddError(e)` | `+e` on the opened component | P0: `+e` on its `b_0 b_1` input; P1: in a comparison, a wrong carry of its own adder used consistently (caught by the adder proof alone), in `random_bits` `+e` on its message of `u b_2`; P2: `+e` on its message of `u b_2` | flips a bit of its first AND message | as mul | `+e` on the opened component |
 //! | `Lie(e)` | `+e` on the MAC of the mask's high part (its reshare, or its additive share) | `+e` on its message of the anchors' MACs | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul (`relu_lazy`: `+e` on its additive MAC share) | coordinated lie on component and hash |
 //!
 //! In the backend's fused layer and truncation (`bilinear_trunc_lazy`) the

@@ -8,17 +8,21 @@
 //! the bit sharings are consistent unless a holder deviates, which the
 //! AND-gate proofs and the opening's redundancy catch):
 //!
-//! 1. `Step::BitGen`: the component bits (no communication) and one daBit
-//!    per element (`b_0 xor b_1 xor b_2` from the pair streams, in both domains);
-//! 2. `Step::CmpChain`: carry-save addition of the three bit vectors (one
-//!    AND per bit, one round), then the ripple carry into bit L (one AND per
-//!    bit, sequential); the gates are proved at the next checkpoint;
+//! 1. `Step::BitGen`: the component bits (no communication), one daBit
+//!    per element (`b_0 xor b_1 xor b_2` from the pair streams, in both
+//!    domains), and P1's own sum of components 1 and 2, whose carries it
+//!    shares with P0 (stream) and P2 (message) and proves alone (the
+//!    adder proof, `small::Aramis::prove_one`);
+//! 2. `Step::CmpChain`: the ripple carry of component 0 plus that sum into
+//!    bit L (one AND per bit, sequential); the gates are proved at the
+//!    next checkpoint;
 //! 3. `Step::CmpOpen`: open `msb xor d` mod 2 and convert to an exact 0/1
 //!    value with the daBit's 128-bit half;
 //! 4. `Step::Select`: `relu(x) = DReLU(x) * x` (one 128-bit product).
 //!
-//! Cost per element and party for `w = bits`: `152` bytes and `2w - 3` bits;
-//! rounds `w + 4` (docs/PROTOCOLS.md).
+//! Cost per element for `w = bits`: per party `w - 1` AND bits and the
+//! opened bit, P1's `w - 1` carry bits to P2, the daBit's 112 bytes over
+//! the three parties; rounds `w + 4` (docs/PROTOCOLS.md).
 
 use crate::bilinear::dot_w;
 use crate::cheat::Step;
@@ -327,7 +331,8 @@ impl Aramis {
     /// Long vectors run in chunks of [`COMPARE_CHUNK`] elements with a
     /// checkpoint whenever [`PENDING_LIMIT`] elements await the MAC check,
     /// so memory stays bounded (each element of a 28-bit comparison leaves
-    /// six 128-bit sharings to check and 53 logged AND gates to prove).
+    /// six 128-bit sharings to check, 27 logged AND gates and 27 carry
+    /// statements of the adder to prove).
     pub fn drelu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         let d = self.drelu_values(x, bits)?;
         self.authenticated(d)
