@@ -460,35 +460,34 @@ impl Aramis {
         // u = (x1 ^ k', x1) at P0, v = (x2, k'') at P2, right side shared
         // as k'_(t+1) ^ k'_t x1_t (P0) and k''_(t+1) ^ k''_t x2_t (P2)
         let span = l * wp;
-        let none = vec![0u64; span];
         let and_ = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a & b).collect() };
         let (x1, x2): (&[u64], &[u64]) = match id {
             0 => (&nxt, &[]),
             1 => (&own, &nxt),
             _ => (&[], &own),
         };
-        let (u_lo, u_hi, c_v1) = if id != 2 {
-            (
-                xor(&x1[..span], &k1[..span]),
-                x1[..span].to_vec(),
-                xor(&k1[wp..], &and_(&k1[..span], &x1[..span])),
-            )
+        // (each party logs the columns its role uses: the prover u and v,
+        // V1 = P0 u and its share, V2 = P2 v and its share)
+        let (u_lo, u_hi) = if id != 2 {
+            (xor(&x1[..span], &k1[..span]), x1[..span].to_vec())
         } else {
-            (none.clone(), none.clone(), none.clone())
+            (Vec::new(), Vec::new())
         };
-        let (v_lo, v_hi, c_v2) = if id != 0 {
-            (
-                x2[..span].to_vec(),
-                k2[..span].to_vec(),
-                xor(&k2[wp..], &and_(&k2[..span], &x2[..span])),
-            )
+        let (v_lo, v_hi) = if id != 0 {
+            (x2[..span].to_vec(), k2[..span].to_vec())
         } else {
-            (none.clone(), none.clone(), none.clone())
+            (Vec::new(), Vec::new())
         };
-        let (c_v1, c_v2) = (
-            if id == 0 { c_v1 } else { none.clone() },
-            if id == 2 { c_v2 } else { none },
-        );
+        let c_v1 = if id == 0 {
+            xor(&k1[wp..], &and_(&k1[..span], &x1[..span]))
+        } else {
+            Vec::new()
+        };
+        let c_v2 = if id == 2 {
+            xor(&k2[wp..], &and_(&k2[..span], &x2[..span]))
+        } else {
+            Vec::new()
+        };
         self.log_adder(&u_lo, &u_hi, &v_lo, &v_hi, &c_v1, &c_v2)?;
 
         // Stage 2 (cmp-chain): the ripple carry of a + y into bit L,

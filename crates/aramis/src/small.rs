@@ -121,6 +121,9 @@ pub(crate) const ADDER_PROVER: PartyId = 1;
 /// `next`; `F(k_i)` as second verifier of `prev`.
 #[derive(Default)]
 pub(crate) struct AndLog {
+    /// Words logged per column (a column this party's role does not know
+    /// stays empty: the adder's log).
+    words: usize,
     xa: Vec<u64>,
     ya: Vec<u64>,
     xb: Vec<u64>,
@@ -132,18 +135,29 @@ pub(crate) struct AndLog {
 impl AndLog {
     /// Logged gates (a multiple of 64).
     pub(crate) fn gates(&self) -> usize {
-        64 * self.xa.len()
+        64 * self.words
     }
 
     pub(crate) fn clear(&mut self) {
         *self = AndLog::default();
     }
 
-    /// Appends `words` words of every column (one gate per bit): this
-    /// party's components of the statement's `u = (xa, ya)` and `v = (yb,
-    /// xb)` and its shares `c_v1`, `c_v2` of the right side, zeros where
-    /// its role does not know them (every party logs the same lengths).
-    pub(crate) fn extend(&mut self, xa: &[u64], ya: &[u64], yb: &[u64], xb: &[u64], c_v1: &[u64], c_v2: &[u64]) {
+    /// Appends `words` words (one gate per bit) of this party's columns:
+    /// its components of the statement's `u = (xa, ya)` and `v = (yb, xb)`
+    /// and its shares `c_v1`, `c_v2` of the right side; a column its role
+    /// does not know is passed empty and stays empty.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn extend(
+        &mut self,
+        words: usize,
+        xa: &[u64],
+        ya: &[u64],
+        yb: &[u64],
+        xb: &[u64],
+        c_v1: &[u64],
+        c_v2: &[u64],
+    ) {
+        self.words += words;
         for (col, part) in [
             (&mut self.xa, xa),
             (&mut self.ya, ya),
@@ -160,13 +174,17 @@ impl AndLog {
     /// power-of-two domain with no padding beyond its pad gate (`2^j - 1`
     /// words); the rest stays logged.
     fn take_full_prefix(&mut self) -> AndLog {
-        let words = self.xa.len();
+        let words = self.words;
         let keep = if words == 0 {
             0
         } else {
             (1usize << (words + 1).ilog2()) - 1
         };
-        let mut head = AndLog::default();
+        let mut head = AndLog {
+            words: keep,
+            ..AndLog::default()
+        };
+        self.words -= keep;
         for (h, v) in [
             (&mut head.xa, &mut self.xa),
             (&mut head.ya, &mut self.ya),
@@ -175,6 +193,9 @@ impl AndLog {
             (&mut head.c_v1, &mut self.c_v1),
             (&mut head.c_v2, &mut self.c_v2),
         ] {
+            if v.is_empty() {
+                continue;
+            }
             let rest = v.split_off(keep);
             *h = std::mem::replace(v, rest);
         }
@@ -237,6 +258,7 @@ impl Aramis {
         let got = self.recv(next(me), x.planes * x.len.div_ceil(8))?;
         let r = unpack_bits(&got, x.planes, x.len);
         let log = &mut self.and_log;
+        log.words += n;
         log.c_v1.extend((0..n).map(|w| r[w] ^ fnx[w] ^ (x.b[w] & y.b[w])));
         log.c_v2.extend_from_slice(&fp);
         log.xa.extend_from_slice(&xa);
@@ -284,10 +306,11 @@ impl Aramis {
         c_v1: &[u64],
         c_v2: &[u64],
     ) -> Result<()> {
-        if self.adder_log.gates() > 0 && self.adder_log.gates() + 64 * xa.len() > AND_BATCH {
+        let words = xa.len().max(yb.len());
+        if self.adder_log.gates() > 0 && self.adder_log.gates() + 64 * words > AND_BATCH {
             self.adder_proof_in_step()?;
         }
-        self.adder_log.extend(xa, ya, yb, xb, c_v1, c_v2);
+        self.adder_log.extend(words, xa, ya, yb, xb, c_v1, c_v2);
         Ok(())
     }
 
