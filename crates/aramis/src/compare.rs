@@ -366,7 +366,9 @@ impl Aramis {
 
         // Stage 1 (bitgen): bits 0..=L of the three share components of
         // x' = x + 2^L, each known to the component's two holders (so their
-        // sharings cost nothing); daBits for the final conversion.
+        // sharings cost nothing); P1's own sum of components 1 and 2, its
+        // carries proved by P1 alone (`component_sum`); daBits for the
+        // final conversion.
         self.enter(Step::BitGen)?;
         // (the public 2^L is component 0: party 0's `a`, party 2's `b`)
         let on = |holds: bool| if holds { 1u128 << l } else { 0 };
@@ -376,119 +378,8 @@ impl Aramis {
             // bit L of element 0 enters the opened bit directly
             own[l * wp] ^= 1;
         }
-        // P1 holds components 1 and 2 and adds them itself: bit t of the
-        // sum is x1_t ^ x2_t ^ c_t with its carries c (c_0 = 0), shared as
-        // k' (from the stream P0 and P1 hold) ^ k'' (sent to P2). The
-        // carries are proved by P1 alone (`small::Aramis::prove_one`).
-        let xor = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a ^ b).collect() };
-        let kprime = |me: &mut Aramis, from_next: bool| -> Vec<u64> {
-            let mut k = vec![0u64; w * wp];
-            let g = if from_next { me.p.prg_next() } else { me.p.prg_prev() };
-            g.fill_u64(&mut k[wp..]);
-            mask_tails(&mut k, n);
-            k
-        };
-        let k1 = match id {
-            0 => kprime(self, true),
-            1 => kprime(self, false),
-            _ => Vec::new(),
-        };
-        let mut k2 = Vec::new();
-        if id == ADDER_PROVER {
-            let sum: Vec<u128> = x.v.a.iter().zip(&x.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
-            let mut carries = xor(&xor(&bit_planes(&sum, w, 0), &own), &nxt);
-            if n > 0 && self.fire_add_error() != 0 {
-                // a wrong carry into bit 1 of element 0, used consistently
-                // (in its own component and in what P2 gets): only the
-                // adder's proof can see it
-                carries[wp] ^= 1;
-            }
-            k2 = xor(&carries, &k1);
-            self.send(next(id), pack_bits(&k2[wp..], n))?;
-        }
-        if id == next(ADDER_PROVER) {
-            // (before the daBits' messages from P1, which follow it on the
-            // link; P1 sent it without waiting, so it shares their round)
-            let got = self.recv(prev(id), l * n.div_ceil(8))?;
-            k2 = vec![0u64; wp];
-            k2.extend(unpack_bits(&got, l, n));
-        }
+        let (a, y) = self.component_sum(x, &own, &nxt, w)?;
         let (d_big, d_small) = self.dabits(n)?;
-        // the sharings: a = component 0 (x0 + 2^L), y = x1 + x2 as
-        // component 1 = x1 ^ k', component 2 = x2 ^ k''
-        let zeros = || vec![0u64; w * wp];
-        let (a, y) = match id {
-            0 => (
-                Bits {
-                    a: own.clone(),
-                    b: zeros(),
-                    len: n,
-                    planes: w,
-                },
-                Bits {
-                    a: zeros(),
-                    b: xor(&nxt, &k1),
-                    len: n,
-                    planes: w,
-                },
-            ),
-            1 => (
-                Bits::zeros(w, n),
-                Bits {
-                    a: xor(&own, &k1),
-                    b: xor(&nxt, &k2),
-                    len: n,
-                    planes: w,
-                },
-            ),
-            _ => (
-                Bits {
-                    a: zeros(),
-                    b: nxt.clone(),
-                    len: n,
-                    planes: w,
-                },
-                Bits {
-                    a: xor(&own, &k2),
-                    b: zeros(),
-                    len: n,
-                    planes: w,
-                },
-            ),
-        };
-        // the carry statements t = 0..L: c_(t+1) = maj(x1_t, x2_t, c_t), as
-        // u = (x1 ^ k', x1) at P0, v = (x2, k'') at P2, right side shared
-        // as k'_(t+1) ^ k'_t x1_t (P0) and k''_(t+1) ^ k''_t x2_t (P2)
-        let span = l * wp;
-        let and_ = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a & b).collect() };
-        let (x1, x2): (&[u64], &[u64]) = match id {
-            0 => (&nxt, &[]),
-            1 => (&own, &nxt),
-            _ => (&[], &own),
-        };
-        // (each party logs the columns its role uses: the prover u and v,
-        // V1 = P0 u and its share, V2 = P2 v and its share)
-        let (u_lo, u_hi) = if id != 2 {
-            (xor(&x1[..span], &k1[..span]), x1[..span].to_vec())
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let (v_lo, v_hi) = if id != 0 {
-            (x2[..span].to_vec(), k2[..span].to_vec())
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let c_v1 = if id == 0 {
-            xor(&k1[wp..], &and_(&k1[..span], &x1[..span]))
-        } else {
-            Vec::new()
-        };
-        let c_v2 = if id == 2 {
-            xor(&k2[wp..], &and_(&k2[..span], &x2[..span]))
-        } else {
-            Vec::new()
-        };
-        self.log_adder(&u_lo, &u_hi, &v_lo, &v_hi, &c_v1, &c_v2)?;
 
         // Stage 2 (cmp-chain): the ripple carry of a + y into bit L,
         // carries maj(a, y, c) = a ^ ((a ^ y) & (a ^ c)), one AND per bit,
@@ -529,6 +420,134 @@ impl Aramis {
             a: side(&d_big.a, id == 0),
             b: side(&d_big.b, id == 2),
         })
+    }
+
+    /// The two addends of the comparison's ripple carry, as Boolean
+    /// sharings of `w` planes: `a`, component 0 (`x_0 + 2^L`), and `y`,
+    /// the sum of components 1 and 2 that P1 computes itself (bit t is
+    /// `x1_t ^ x2_t ^ c_t`, its carries `c` with `c_0 = 0` shared as `k'`,
+    /// from the stream P0 and P1 hold, `^ k''`, sent to P2: `y` is component
+    /// 1 = `x1 ^ k'` and component 2 = `x2 ^ k''`). The carry statements
+    /// join the adder's log, which P1 proves alone (`small::Aramis::
+    /// prove_one`). `own` and `nxt` are this party's component bit planes.
+    fn component_sum(&mut self, x: &AuthShare, own: &[u64], nxt: &[u64], w: usize) -> Result<(Bits, Bits)> {
+        // (the roles below are those of P1 as the adder's prover)
+        const _: () = assert!(ADDER_PROVER == 1);
+        let (n, l, id) = (x.len(), w - 1, self.id());
+        let wp = words(n);
+        // P1 holds components 1 and 2 and adds them itself: bit t of the
+        // sum is x1_t ^ x2_t ^ c_t with its carries c (c_0 = 0), shared as
+        // k' (from the stream P0 and P1 hold) ^ k'' (sent to P2). The
+        // carries are proved by P1 alone (`small::Aramis::prove_one`).
+        let xor = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a ^ b).collect() };
+        let kprime = |me: &mut Aramis, from_next: bool| -> Vec<u64> {
+            let mut k = vec![0u64; w * wp];
+            let g = if from_next { me.p.prg_next() } else { me.p.prg_prev() };
+            g.fill_u64(&mut k[wp..]);
+            mask_tails(&mut k, n);
+            k
+        };
+        let k1 = match id {
+            0 => kprime(self, true),
+            1 => kprime(self, false),
+            _ => Vec::new(),
+        };
+        let mut k2 = Vec::new();
+        if id == ADDER_PROVER {
+            let sum: Vec<u128> = x.v.a.iter().zip(&x.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
+            let mut carries = xor(&xor(&bit_planes(&sum, w, 0), own), nxt);
+            if n > 0 && self.fire_add_error() != 0 {
+                // a wrong carry into bit 1 of element 0, used consistently
+                // (in its own component and in what P2 gets): only the
+                // adder's proof can see it
+                carries[wp] ^= 1;
+            }
+            k2 = xor(&carries, &k1);
+            self.send(next(id), pack_bits(&k2[wp..], n))?;
+        }
+        if id == next(ADDER_PROVER) {
+            // (before the daBits' messages from P1, which follow it on the
+            // link; P1 sent it without waiting, so it shares their round)
+            let got = self.recv(prev(id), l * n.div_ceil(8))?;
+            k2 = vec![0u64; wp];
+            k2.extend(unpack_bits(&got, l, n));
+        }
+        // the sharings: a = component 0 (x0 + 2^L), y = x1 + x2 as
+        // component 1 = x1 ^ k', component 2 = x2 ^ k''
+        let zeros = || vec![0u64; w * wp];
+        let (a, y) = match id {
+            0 => (
+                Bits {
+                    a: own.to_vec(),
+                    b: zeros(),
+                    len: n,
+                    planes: w,
+                },
+                Bits {
+                    a: zeros(),
+                    b: xor(nxt, &k1),
+                    len: n,
+                    planes: w,
+                },
+            ),
+            1 => (
+                Bits::zeros(w, n),
+                Bits {
+                    a: xor(own, &k1),
+                    b: xor(nxt, &k2),
+                    len: n,
+                    planes: w,
+                },
+            ),
+            _ => (
+                Bits {
+                    a: zeros(),
+                    b: nxt.to_vec(),
+                    len: n,
+                    planes: w,
+                },
+                Bits {
+                    a: xor(own, &k2),
+                    b: zeros(),
+                    len: n,
+                    planes: w,
+                },
+            ),
+        };
+        // the carry statements t = 0..L: c_(t+1) = maj(x1_t, x2_t, c_t), as
+        // u = (x1 ^ k', x1) at P0, v = (x2, k'') at P2, right side shared
+        // as k'_(t+1) ^ k'_t x1_t (P0) and k''_(t+1) ^ k''_t x2_t (P2)
+        let span = l * wp;
+        let and_ = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a & b).collect() };
+        let (x1, x2): (&[u64], &[u64]) = match id {
+            0 => (nxt, &[]),
+            1 => (own, nxt),
+            _ => (&[], own),
+        };
+        // (each party logs the columns its role uses: the prover u and v,
+        // V1 = P0 u and its share, V2 = P2 v and its share)
+        let (u_lo, u_hi) = if id != 2 {
+            (xor(&x1[..span], &k1[..span]), x1[..span].to_vec())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let (v_lo, v_hi) = if id != 0 {
+            (x2[..span].to_vec(), k2[..span].to_vec())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let c_v1 = if id == 0 {
+            xor(&k1[wp..], &and_(&k1[..span], &x1[..span]))
+        } else {
+            Vec::new()
+        };
+        let c_v2 = if id == 2 {
+            xor(&k2[wp..], &and_(&k2[..span], &x2[..span]))
+        } else {
+            Vec::new()
+        };
+        self.log_adder(&u_lo, &u_hi, &v_lo, &v_hi, &c_v1, &c_v2)?;
+        Ok((a, y))
     }
 
     /// `max(x, 0)` for `|x| < 2^(bits-1)`: DReLU, then one product (`Step::Select`).
