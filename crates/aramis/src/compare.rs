@@ -30,7 +30,7 @@ use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::protocols::coin_blocks;
 use crate::share::{AuthShare, RShare};
-use crate::small::{mask_tails, words, Bits, ADDER_PROVER};
+use crate::small::{mask_tails, words, AndLog, Bits, ADDER_PROVER};
 use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::Prg;
 use cryptflow_net::{next, prev};
@@ -526,12 +526,12 @@ impl Aramis {
         };
         // (each party logs the columns its role uses: the prover u and v,
         // V1 = P0 u and its share, V2 = P2 v and its share)
-        let (u_lo, u_hi) = if id != 2 {
+        let (xa, ya) = if id != 2 {
             (xor(&x1[..span], &k1[..span]), x1[..span].to_vec())
         } else {
             (Vec::new(), Vec::new())
         };
-        let (v_lo, v_hi) = if id != 0 {
+        let (yb, xb) = if id != 0 {
             (x2[..span].to_vec(), k2[..span].to_vec())
         } else {
             (Vec::new(), Vec::new())
@@ -546,7 +546,15 @@ impl Aramis {
         } else {
             Vec::new()
         };
-        self.log_adder(&u_lo, &u_hi, &v_lo, &v_hi, &c_v1, &c_v2)?;
+        self.log_adder(AndLog {
+            words: span,
+            xa,
+            ya,
+            yb,
+            xb,
+            c_v1,
+            c_v2,
+        })?;
         Ok((a, y))
     }
 

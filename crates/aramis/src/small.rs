@@ -119,17 +119,20 @@ pub(crate) const ADDER_PROVER: PartyId = 1;
 /// and column, word-aligned per call): its components of both operands, as
 /// prover; `t_next + F(k_{i+1}) + x_{i+1} y_{i+1}` as first verifier of
 /// `next`; `F(k_i)` as second verifier of `prev`.
+/// The statement's columns: `u = (xa, ya)` (the prover's and V1's),
+/// `v = (yb, xb)` (the prover's and V2's), and the two verifiers' shares
+/// `c_v1`, `c_v2` of the right side.
 #[derive(Default)]
 pub(crate) struct AndLog {
     /// Words logged per column (a column this party's role does not know
     /// stays empty: the adder's log).
-    words: usize,
-    xa: Vec<u64>,
-    ya: Vec<u64>,
-    xb: Vec<u64>,
-    yb: Vec<u64>,
-    c_v1: Vec<u64>,
-    c_v2: Vec<u64>,
+    pub words: usize,
+    pub xa: Vec<u64>,
+    pub ya: Vec<u64>,
+    pub xb: Vec<u64>,
+    pub yb: Vec<u64>,
+    pub c_v1: Vec<u64>,
+    pub c_v2: Vec<u64>,
 }
 
 impl AndLog {
@@ -142,31 +145,18 @@ impl AndLog {
         *self = AndLog::default();
     }
 
-    /// Appends `words` words (one gate per bit) of this party's columns:
-    /// its components of the statement's `u = (xa, ya)` and `v = (yb, xb)`
-    /// and its shares `c_v1`, `c_v2` of the right side; a column its role
-    /// does not know is passed empty and stays empty.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn extend(
-        &mut self,
-        words: usize,
-        xa: &[u64],
-        ya: &[u64],
-        yb: &[u64],
-        xb: &[u64],
-        c_v1: &[u64],
-        c_v2: &[u64],
-    ) {
-        self.words += words;
+    /// Appends `other`'s gates (columns its role leaves empty stay empty).
+    pub(crate) fn append(&mut self, mut other: AndLog) {
+        self.words += other.words;
         for (col, part) in [
-            (&mut self.xa, xa),
-            (&mut self.ya, ya),
-            (&mut self.yb, yb),
-            (&mut self.xb, xb),
-            (&mut self.c_v1, c_v1),
-            (&mut self.c_v2, c_v2),
+            (&mut self.xa, &mut other.xa),
+            (&mut self.ya, &mut other.ya),
+            (&mut self.yb, &mut other.yb),
+            (&mut self.xb, &mut other.xb),
+            (&mut self.c_v1, &mut other.c_v1),
+            (&mut self.c_v2, &mut other.c_v2),
         ] {
-            col.extend_from_slice(part);
+            col.append(part);
         }
     }
 
@@ -297,21 +287,25 @@ impl Aramis {
 
     /// Logs the comparison adder's carry statements (`compare.rs`), proving
     /// the log first (inside `cmp-chain`) if it would pass [`AND_BATCH`].
-    pub(crate) fn log_adder(
-        &mut self,
-        xa: &[u64],
-        ya: &[u64],
-        yb: &[u64],
-        xb: &[u64],
-        c_v1: &[u64],
-        c_v2: &[u64],
-    ) -> Result<()> {
-        let words = xa.len().max(yb.len());
-        if self.adder_log.gates() > 0 && self.adder_log.gates() + 64 * words > AND_BATCH {
+    pub(crate) fn log_adder(&mut self, gates: AndLog) -> Result<()> {
+        if self.adder_log.gates() > 0 && self.adder_log.gates() + gates.gates() > AND_BATCH {
             self.adder_proof_in_step()?;
         }
-        self.adder_log.extend(words, xa, ya, yb, xb, c_v1, c_v2);
+        self.adder_log.append(gates);
         Ok(())
+    }
+
+    /// The prover's message of round `t`: `q_t` masked by the stream it
+    /// holds with V1 (whose share that mask is); the `Lie` cheat alters
+    /// round 0.
+    fn prover_message(&mut self, prover: &Prover, g_v1: &mut Prg, t: usize) -> Vec<u8> {
+        let q = prover.round();
+        let r = g_v1.gen_u64(3);
+        let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
+        if t == 0 {
+            msg[0] ^= self.fire_lie() as u64;
+        }
+        u64s_to_bytes(&msg)
     }
 
     /// One proof of the gates that `prover` alone logged (the comparison's
@@ -345,14 +339,9 @@ impl Aramis {
             let v = joined(&log.yb, &log.xb, hw);
             let mut prover = Prover::new(u, v, n, u_pad, v_pad, tau);
             for t in 0..m {
-                let q = prover.round();
-                let r = g_v1.gen_u64(3);
-                let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
-                if t == 0 {
-                    msg[0] ^= self.fire_lie() as u64;
-                }
+                let msg = self.prover_message(&prover, &mut g_v1, t);
                 self.tick();
-                self.send(v2, u64s_to_bytes(&msg))?;
+                self.send(v2, msg)?;
                 self.tick();
                 let rt = u64s_from(&self.recv(v2, 8)?)[0];
                 prover.bind(rt);
@@ -453,14 +442,9 @@ impl Aramis {
         let (mut q_v1, mut q_v2) = (Vec::with_capacity(m), Vec::with_capacity(m));
         for t in 0..m {
             // 3. q_t shares: V1's from its stream, V2's in the message
-            let q = prover.round();
-            let r = g_v1.gen_u64(3);
-            let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
-            if t == 0 {
-                msg[0] ^= self.fire_lie() as u64;
-            }
+            let msg = self.prover_message(&prover, &mut g_v1, t);
             self.tick();
-            self.send(nx, u64s_to_bytes(&msg))?;
+            self.send(nx, msg)?;
             let s = h_p.gen_u64(3);
             q_v1.push([s[0], s[1], s[2]]);
             let got = u64s_from(&self.recv(pv, 24)?);
