@@ -613,9 +613,17 @@ mod tests {
     /// wrong carry that it uses consistently (`AddError` in `bitgen`: its
     /// own component and the share P2 gets agree, so no redundancy check
     /// sees it) makes both honest parties abort at the AND-gate proof;
-    /// honest runs give the right DReLU.
+    /// honest runs give the right DReLU. Both ways the adder's proof runs:
+    /// in the AND proofs' rounds (batches of one size) and alone (an extra
+    /// AND makes the AND batch larger).
     #[test]
     fn the_adder_prover_cannot_send_wrong_carries() {
+        for extra_and in [false, true] {
+            adder_cheat_aborts(extra_and);
+        }
+    }
+
+    fn adder_cheat_aborts(extra_and: bool) {
         let vals: Vec<u64> = (0..300u64)
             .map(|i| (i * 7919) % 4001)
             .map(|v| v.wrapping_sub(2000))
@@ -624,6 +632,11 @@ mod tests {
             let me = a.id();
             let x = a.input(1, (me == 1).then_some(&vals[..]), vals.len())?;
             let d = a.drelu(&x, 16)?;
+            if extra_and {
+                // 200 words more: the AND batch of 2^15, the adder's of 2^13
+                let z = Bits::zeros(200, 64);
+                a.and(&z, &z)?;
+            }
             a.output_to(1, &d)
         };
         let honest = run3(Some(3), [None; 3], program);

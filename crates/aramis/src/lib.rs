@@ -54,6 +54,7 @@ pub mod compare;
 pub(crate) mod dzkp;
 pub mod error;
 pub mod gf64;
+pub(crate) mod one_prover;
 pub mod party;
 pub mod protocols;
 pub mod share;

@@ -290,15 +290,6 @@ impl Aramis {
         r
     }
 
-    /// The comparison adder's proof (everything logged) inside `cmp-chain`.
-    pub(crate) fn adder_proof_in_step(&mut self) -> Result<()> {
-        let saved = std::mem::replace(&mut self.step, Step::CmpChain);
-        let log = std::mem::take(&mut self.adder_log);
-        let r = self.prove_one(crate::small::ADDER_PROVER, log);
-        self.step = saved;
-        r
-    }
-
     pub(crate) fn flag(&mut self, check: usize, ok: Choice) {
         self.flags.push((check, ok));
     }

@@ -13,6 +13,7 @@
 
 use crate::dzkp::{self, Prover};
 use crate::error::Result;
+use crate::one_prover::OneProof;
 use crate::party::{u64s_from, u64s_to_bytes, Aramis, CHK_AND};
 use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::{Prg, Seed};
@@ -194,7 +195,7 @@ impl AndLog {
 }
 
 /// `n` uniform challenges from `g`, avoiding 0 and 1 (so that no eq weight vanishes).
-fn challenges(g: &mut Prg, n: usize) -> Vec<u64> {
+pub(crate) fn challenges(g: &mut Prg, n: usize) -> Vec<u64> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         out.extend(g.gen_u64(n - out.len()).into_iter().filter(|&x| x > 1));
@@ -204,7 +205,7 @@ fn challenges(g: &mut Prg, n: usize) -> Vec<u64> {
 
 /// A proof vector in one allocation: `lo` and `hi`, each padded with zeros
 /// to `half` words.
-fn joined(lo: &[u64], hi: &[u64], half: usize) -> Vec<u64> {
+pub(crate) fn joined(lo: &[u64], hi: &[u64], half: usize) -> Vec<u64> {
     let mut v = Vec::with_capacity(2 * half);
     for part in [lo, hi] {
         v.extend_from_slice(part);
@@ -269,9 +270,8 @@ impl Aramis {
     /// all checks this party makes pass; clears the log.
     pub(crate) fn and_proofs(&mut self) -> Result<()> {
         let log = std::mem::take(&mut self.and_log);
-        self.prove_log(log)?;
-        let log = std::mem::take(&mut self.adder_log);
-        self.prove_one(ADDER_PROVER, log)
+        let adder = std::mem::take(&mut self.adder_log);
+        self.prove_logs(log, adder)
     }
 
     /// [`Aramis::and_proofs`] for the longest prefix of the log whose proof
@@ -280,16 +280,29 @@ impl Aramis {
     /// for the next proof, instead of padding a batch up to twice its size.
     pub(crate) fn and_proofs_full_batches(&mut self) -> Result<()> {
         let log = self.and_log.take_full_prefix();
-        self.prove_log(log)?;
-        let log = self.adder_log.take_full_prefix();
-        self.prove_one(ADDER_PROVER, log)
+        let adder = self.adder_log.take_full_prefix();
+        self.prove_logs(log, adder)
+    }
+
+    /// The AND gates' proofs and the adder's: in the same rounds where the
+    /// two batches have the same size (they grow together, so they mostly
+    /// do), one after the other otherwise.
+    fn prove_logs(&mut self, log: AndLog, adder: AndLog) -> Result<()> {
+        let same =
+            log.gates() > 0 && adder.gates() > 0 && dzkp::batch_size(log.gates()) == dzkp::batch_size(adder.gates());
+        if same {
+            return self.prove_log(log, Some(adder));
+        }
+        self.prove_log(log, None)?;
+        self.prove_one(ADDER_PROVER, adder)
     }
 
     /// Logs the comparison adder's carry statements (`compare.rs`), proving
     /// the log first (inside `cmp-chain`) if it would pass [`AND_BATCH`].
     pub(crate) fn log_adder(&mut self, gates: AndLog) -> Result<()> {
         if self.adder_log.gates() > 0 && self.adder_log.gates() + gates.gates() > AND_BATCH {
-            self.adder_proof_in_step()?;
+            // (both logs, so that their batches keep one size and one round set)
+            self.and_proofs_in_step()?;
         }
         self.adder_log.append(gates);
         Ok(())
@@ -309,98 +322,71 @@ impl Aramis {
     }
 
     /// One proof of the gates that `prover` alone logged (the comparison's
-    /// adder, see `compare.rs`): its `prev` is the first verifier (it holds
-    /// `u`), its `next` the second (`v`). The same statement, streams and
-    /// messages as one of [`Aramis::prove_log`]'s three proofs, with each
-    /// party in one role; `2m + 3` rounds.
-    pub(crate) fn prove_one(&mut self, prover: PartyId, mut log: AndLog) -> Result<()> {
+    /// adder, see `compare.rs`), in rounds of its own (`one_prover.rs`);
+    /// `2m + 3` rounds.
+    pub(crate) fn prove_one(&mut self, prover: PartyId, log: AndLog) -> Result<()> {
         if log.gates() == 0 {
             return Ok(());
         }
-        let n = dzkp::batch_size(log.gates());
-        let m = (2 * n).trailing_zeros() as usize;
-        let hw = n / 64;
-        let me = self.id();
-        let (v1, v2) = (prev(prover), next(prover));
-        // one sub-stream per pair stream (each holder draws the same)
-        let sp = Prg::new(&self.p.prg_prev().gen_seed());
-        let sn = Prg::new(&self.p.prg_next().gen_seed());
-        let mul = crate::gf64::mul;
-        if me == prover {
-            // with V1 = prev (sp), with V2 = next (sn)
-            let (mut g_v1, mut g_v2) = (sp, sn);
-            let (u_pad, rho) = (g_v1.gen_u64(1)[0], g_v1.gen_u64(1)[0]);
-            let v_pad = g_v2.gen_u64(1)[0];
-            self.tick();
-            self.send(v2, u64s_to_bytes(&[mul(u_pad, v_pad) ^ rho]))?;
-            self.tick();
-            let tau = u64s_from(&self.recv(v2, 8 * (m - 1))?);
-            let u = joined(&log.xa, &log.ya, hw);
-            let v = joined(&log.yb, &log.xb, hw);
-            let mut prover = Prover::new(u, v, n, u_pad, v_pad, tau);
-            for t in 0..m {
-                let msg = self.prover_message(&prover, &mut g_v1, t);
-                self.tick();
-                self.send(v2, msg)?;
-                self.tick();
-                let rt = u64s_from(&self.recv(v2, 8)?)[0];
-                prover.bind(rt);
-            }
-            self.tick();
-            return Ok(());
-        }
-        let first = me == v1;
-        // V1: with the prover (sn), with V2 (sp); V2: with the prover (sp), with V1 (sn)
-        let (mut with_p, mut with_v) = if first { (sn, sp) } else { (sp, sn) };
-        let pad = with_p.gen_u64(1)[0];
-        let rho = if first { with_p.gen_u64(1)[0] } else { 0 };
-        let tau = challenges(&mut with_v, m - 1);
-        let rs = challenges(&mut with_v, m);
+        let (me, nx, pv) = (self.id(), next(self.id()), prev(self.id()));
+        let (sp, sn) = (
+            Prg::new(&self.p.prg_prev().gen_seed()),
+            Prg::new(&self.p.prg_next().gen_seed()),
+        );
+        let mut one = OneProof::new(me, prover, log, sp, sn);
         self.tick();
-        let padc = if first {
-            rho
+        let got = self.swap_words(nx, one.pad_out(), pv, one.pad_in_len())?;
+        one.pad_in(&got);
+        self.tick();
+        let got = self.swap_words(pv, one.tau_out(), nx, one.tau_in_len())?;
+        one.tau_in(&got);
+        for t in 0..one.m() {
+            let lie = if t == 0 { self.fire_lie() as u64 } else { 0 };
+            let out = one.q_out(t, lie);
+            self.tick();
+            let got = self.swap_words(nx, out, pv, one.q_in_len())?;
+            one.q_in(&got);
+            self.tick();
+            let got = self.swap_words(pv, one.r_out(t), nx, one.r_in_len())?;
+            one.r_in(&got);
+        }
+        let (to_pv, to_nx) = one.final_out();
+        let (from_pv, from_nx) = one.final_in_len();
+        self.tick();
+        if !to_pv.is_empty() {
+            self.send(pv, u64s_to_bytes(&to_pv))?;
+        }
+        if !to_nx.is_empty() {
+            self.send(nx, u64s_to_bytes(&to_nx))?;
+        }
+        let got = if from_pv > 0 {
+            u64s_from(&self.recv(pv, 8 * from_pv)?)
+        } else if from_nx > 0 {
+            u64s_from(&self.recv(nx, 8 * from_nx)?)
         } else {
-            u64s_from(&self.recv(prover, 8)?)[0]
+            Vec::new()
         };
-        self.tick();
-        if !first {
-            self.send(prover, u64s_to_bytes(&tau))?;
-        }
-        let mut q = Vec::with_capacity(m);
-        for rt in &rs {
-            self.tick();
-            if first {
-                let s = with_p.gen_u64(3);
-                q.push([s[0], s[1], s[2]]);
-            } else {
-                let got = u64s_from(&self.recv(prover, 24)?);
-                q.push([got[0], got[1], got[2]]);
-            }
-            self.tick();
-            if !first {
-                self.send(prover, u64s_to_bytes(&[*rt]))?;
-            }
-        }
-        // each verifier's zero-shares, last claim and extension, exchanged
-        let (mut c, bits) = if first {
-            (std::mem::take(&mut log.c_v1), joined(&log.xa, &log.ya, hw))
-        } else {
-            (std::mem::take(&mut log.c_v2), joined(&log.yb, &log.xb, hw))
-        };
-        c.resize(hw, 0);
-        let claim = dzkp::extension(&c, &tau, n - 1, padc);
-        let (z, f, k) = dzkp::round_checks(&q, claim, &tau, &rs);
-        let ext = dzkp::extension(&bits, &rs, n - 1, pad);
-        let other = if first { v2 } else { v1 };
-        self.tick();
-        self.send(other, u64s_to_bytes(&[&[ext, f][..], &z].concat()))?;
-        let got = u64s_from(&self.recv(other, 8 * (m + 2))?);
-        let ok = (f ^ got[1]).ct_eq(&mul(k, mul(ext, got[0]))) & u64s_to_bytes(&z).ct_eq(&u64s_to_bytes(&got[2..]));
+        let ok = one.final_in(&got);
         self.flag(CHK_AND, ok);
         Ok(())
     }
 
-    fn prove_log(&mut self, mut log: AndLog) -> Result<()> {
+    /// Sends `out` to `to` unless it is empty, then receives `n_in` words
+    /// from `from` (none if 0).
+    fn swap_words(&mut self, to: PartyId, out: Vec<u64>, from: PartyId, n_in: usize) -> Result<Vec<u64>> {
+        if !out.is_empty() {
+            self.send(to, u64s_to_bytes(&out))?;
+        }
+        if n_in == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(u64s_from(&self.recv(from, 8 * n_in)?))
+    }
+
+    /// The three AND proofs side by side (each party proves its gates to
+    /// its neighbours and checks theirs); `adder`, a batch of the same size
+    /// for `ADDER_PROVER`'s proof, rides in the same messages.
+    fn prove_log(&mut self, mut log: AndLog, adder: Option<AndLog>) -> Result<()> {
         if log.gates() == 0 {
             return Ok(());
         }
@@ -426,15 +412,39 @@ impl Aramis {
         let v2_vpad = k_p.gen_u64(1)[0];
         let v2_tau = challenges(&mut k_v1, m - 1);
         let v2_rs = challenges(&mut k_v1, m);
+        // the adder's proof: its own sub-streams, its words after ours
+        let mut one = match adder {
+            Some(a) => {
+                let (sp, sn) = (
+                    Prg::new(&self.p.prg_prev().gen_seed()),
+                    Prg::new(&self.p.prg_next().gen_seed()),
+                );
+                Some(OneProof::new(me, ADDER_PROVER, a, sp, sn))
+            }
+            None => None,
+        };
+        let extra = |one: &Option<OneProof>, f: fn(&OneProof) -> usize| one.as_ref().map_or(0, f);
 
         // 1. the pad gate's product, shared (to V2 = next)
         self.tick();
-        self.send(nx, u64s_to_bytes(&[crate::gf64::mul(u_pad, v_pad) ^ rho]))?;
-        let v2_padc = u64s_from(&self.recv(pv, 8)?)[0];
+        let mut out = vec![crate::gf64::mul(u_pad, v_pad) ^ rho];
+        out.extend(one.as_ref().map(|o| o.pad_out()).unwrap_or_default());
+        self.send(nx, u64s_to_bytes(&out))?;
+        let got = u64s_from(&self.recv(pv, 8 * (1 + extra(&one, OneProof::pad_in_len)))?);
+        let v2_padc = got[0];
+        if let Some(o) = one.as_mut() {
+            o.pad_in(&got[1..]);
+        }
         // 2. tau from V2 to the prover
         self.tick();
-        self.send(pv, u64s_to_bytes(&v2_tau))?;
-        let tau = u64s_from(&self.recv(nx, 8 * (m - 1))?);
+        let mut out = v2_tau.clone();
+        out.extend(one.as_ref().map(|o| o.tau_out()).unwrap_or_default());
+        self.send(pv, u64s_to_bytes(&out))?;
+        let got = u64s_from(&self.recv(nx, 8 * (m - 1 + extra(&one, OneProof::tau_in_len)))?);
+        let tau = got[..m - 1].to_vec();
+        if let Some(o) = one.as_mut() {
+            o.tau_in(&got[m - 1..]);
+        }
 
         let u = joined(&log.xa, &log.ya, hw);
         let v = joined(&log.yb, &log.xb, hw);
@@ -442,18 +452,29 @@ impl Aramis {
         let (mut q_v1, mut q_v2) = (Vec::with_capacity(m), Vec::with_capacity(m));
         for t in 0..m {
             // 3. q_t shares: V1's from its stream, V2's in the message
-            let msg = self.prover_message(&prover, &mut g_v1, t);
+            let mut msg = self.prover_message(&prover, &mut g_v1, t);
+            if let Some(o) = one.as_mut() {
+                msg.extend(u64s_to_bytes(&o.q_out(t, 0)));
+            }
             self.tick();
             self.send(nx, msg)?;
             let s = h_p.gen_u64(3);
             q_v1.push([s[0], s[1], s[2]]);
-            let got = u64s_from(&self.recv(pv, 24)?);
+            let got = u64s_from(&self.recv(pv, 8 * (3 + extra(&one, OneProof::q_in_len)))?);
             q_v2.push([got[0], got[1], got[2]]);
+            if let Some(o) = one.as_mut() {
+                o.q_in(&got[3..]);
+            }
             // the challenge, from V2 to the prover
             self.tick();
-            self.send(pv, u64s_to_bytes(&v2_rs[t..t + 1]))?;
-            let rt = u64s_from(&self.recv(nx, 8)?)[0];
-            prover.bind(rt);
+            let mut out = v2_rs[t..t + 1].to_vec();
+            out.extend(one.as_ref().map(|o| o.r_out(t)).unwrap_or_default());
+            self.send(pv, u64s_to_bytes(&out))?;
+            let got = u64s_from(&self.recv(nx, 8 * (1 + extra(&one, OneProof::r_in_len)))?);
+            prover.bind(got[0]);
+            if let Some(o) = one.as_mut() {
+                o.r_in(&got[1..]);
+            }
         }
 
         // 4. each verifier's zero-shares, last claim and extension, exchanged
@@ -469,11 +490,21 @@ impl Aramis {
         let cl2 = dzkp::extension(&c_v2, &v2_tau, n - 1, v2_padc);
         let (z2, f2, k2) = dzkp::round_checks(&q_v2, cl2, &v2_tau, &v2_rs);
         let ve = dzkp::extension(&v2, &v2_rs, n - 1, v2_vpad);
+        let ((one_pv, one_nx), (in_pv, in_nx)) = match one.as_mut() {
+            Some(o) => (o.final_out(), o.final_in_len()),
+            None => ((Vec::new(), Vec::new()), (0, 0)),
+        };
         self.tick();
-        self.send(pv, u64s_to_bytes(&[&[ue, f1][..], &z1].concat()))?;
-        self.send(nx, u64s_to_bytes(&[&[ve, f2][..], &z2].concat()))?;
-        let from_v2 = u64s_from(&self.recv(pv, 8 * (m + 2))?);
-        let from_v1 = u64s_from(&self.recv(nx, 8 * (m + 2))?);
+        self.send(pv, u64s_to_bytes(&[&[ue, f1][..], &z1, &one_pv].concat()))?;
+        self.send(nx, u64s_to_bytes(&[&[ve, f2][..], &z2, &one_nx].concat()))?;
+        let from_v2 = u64s_from(&self.recv(pv, 8 * (m + 2 + in_pv))?);
+        let from_v1 = u64s_from(&self.recv(nx, 8 * (m + 2 + in_nx))?);
+        let (from_v2, one_pv) = from_v2.split_at(m + 2);
+        let (from_v1, one_nx) = from_v1.split_at(m + 2);
+        let ok_one = match &one {
+            Some(o) => o.final_in(if in_pv > 0 { one_pv } else { one_nx }),
+            None => Choice::from(1),
+        };
         let mul = crate::gf64::mul;
         // as V1 of next: V2's extension, last-claim share and zero-shares
         let ok1 = (f1 ^ from_v2[1]).ct_eq(&mul(k1, mul(ue, from_v2[0])))
@@ -481,7 +512,7 @@ impl Aramis {
         // as V2 of prev
         let ok2 = (f2 ^ from_v1[1]).ct_eq(&mul(k2, mul(from_v1[0], ve)))
             & u64s_to_bytes(&z2).ct_eq(&u64s_to_bytes(&from_v1[2..]));
-        self.flag(CHK_AND, ok1 & ok2 & Choice::from(1));
+        self.flag(CHK_AND, ok1 & ok2 & ok_one);
         Ok(())
     }
 }

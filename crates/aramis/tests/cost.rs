@@ -242,9 +242,10 @@ fn and_gate_proof_cost_is_logarithmic() {
     let check = aramis_cost(relu, |a, _| a.verify().unwrap());
     // 27 AND planes of 4096 bits: 110,592 gates, a batch of 2^17, m = 18;
     // the adder's 27 carry planes the same, proved by P1 alone (the same
-    // bytes as one party's share of the three AND proofs)
+    // bytes as one party's share of the three AND proofs) in the same
+    // rounds
     let m = 18u64;
     let per_party = 8 + 8 * (m - 1) + 32 * m + 16 * (m + 2);
     println!("checkpoint with the AND proof: {check:?}");
-    assert_eq!(check, (390 + 4 * per_party, 5 + 2 * (2 * m + 3)));
+    assert_eq!(check, (390 + 4 * per_party, 5 + 2 * m + 3));
 }
