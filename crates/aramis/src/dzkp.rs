@@ -59,6 +59,8 @@
 //! buckets (well under one multiplication per gate).
 
 use crate::gf64;
+use cryptflow_mpc::Prg;
+use subtle::{Choice, ConstantTimeEq};
 
 /// Entries per pattern block (the first three variables).
 const BLOCK_BITS: usize = 3;
@@ -384,6 +386,27 @@ fn pattern_values(low: &[u64]) -> Vec<u64> {
     (0..PATTERNS)
         .map(|p| (0..8).fold(0, |s, e| s ^ if (p >> e) & 1 == 1 { lo[e] } else { 0 }))
         .collect()
+}
+
+/// The prover's round message: `q_t` masked by the stream it holds with
+/// V1 (whose share that mask is), plus `lie` (the cheat hook; 0 when
+/// honest) on its first word.
+pub(crate) fn masked_round(prover: &Prover, g_v1: &mut Prg, lie: u64) -> [u64; 3] {
+    let q = prover.round();
+    let r = g_v1.gen_u64(3);
+    [q[0] ^ r[0] ^ lie, q[1] ^ r[1], q[2] ^ r[2]]
+}
+
+/// A verifier's last check, in constant time: with its own last-claim
+/// share `f`, factor `k`, extension `ext` and zero-shares `z`, and the
+/// other verifier's `[ext, f, z..]`, the two claim shares must add up to
+/// `k * ext * ext_other` and the zero-shares must agree.
+pub(crate) fn final_check(f: u64, k: u64, ext: u64, z: &[u64], other: &[u64]) -> Choice {
+    if other.len() != z.len() + 2 {
+        return Choice::from(0);
+    }
+    let bytes = |v: &[u64]| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+    (f ^ other[1]).ct_eq(&gf64::mul(k, gf64::mul(ext, other[0]))) & bytes(z).ct_eq(&bytes(&other[2..]))
 }
 
 /// A verifier's shares of the round checks `s_t(0) + s_t(1) + claim_{t-1}`

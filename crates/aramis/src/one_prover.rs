@@ -17,7 +17,7 @@ use crate::gf64;
 use crate::small::{challenges, joined, AndLog};
 use cryptflow_mpc::Prg;
 use cryptflow_net::{prev, PartyId};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::Choice;
 
 enum Role {
     Prover {
@@ -166,18 +166,13 @@ impl OneProof {
         }
     }
 
-    /// Sum-check round, to `next`: the prover's `q_t` masked by the
-    /// stream it holds with V1 (`lie` is the cheat hook, round 0).
-    pub(crate) fn q_out(&mut self, t: usize, lie: u64) -> Vec<u64> {
+    /// Sum-check round, to `next`: the prover's masked `q_t`
+    /// ([`dzkp::masked_round`]; `lie` is the cheat hook, 0 when honest).
+    pub(crate) fn q_out(&mut self, lie: u64) -> Vec<u64> {
         match &mut self.role {
             Role::Prover {
                 g_v1, prover: Some(p), ..
-            } => {
-                let q = p.round();
-                let r = g_v1.gen_u64(3);
-                let first = if t == 0 { lie } else { 0 };
-                vec![q[0] ^ r[0] ^ first, q[1] ^ r[1], q[2] ^ r[2]]
-            }
+            } => dzkp::masked_round(p, g_v1, lie).to_vec(),
             _ => Vec::new(),
         }
     }
@@ -269,11 +264,6 @@ impl OneProof {
         else {
             return Choice::from(1);
         };
-        if got.len() < 2 {
-            return Choice::from(0);
-        }
-        let mul = gf64::mul;
-        let zs = |v: &[u64]| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
-        (f ^ got[1]).ct_eq(&mul(*k, mul(*ext, got[0]))) & zs(z).ct_eq(&zs(&got[2..]))
+        dzkp::final_check(*f, *k, *ext, z, got)
     }
 }

@@ -18,7 +18,7 @@ use crate::party::{u64s_from, u64s_to_bytes, Aramis, CHK_AND};
 use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::Choice;
 
 /// One party's XOR-sharing of `planes` planes of `len` bits, packed: plane
 /// `p` is words `p * w .. (p + 1) * w` with `w = ceil(len / 64)`; bits past
@@ -308,19 +308,6 @@ impl Aramis {
         Ok(())
     }
 
-    /// The prover's message of round `t`: `q_t` masked by the stream it
-    /// holds with V1 (whose share that mask is); the `Lie` cheat alters
-    /// round 0.
-    fn prover_message(&mut self, prover: &Prover, g_v1: &mut Prg, t: usize) -> Vec<u8> {
-        let q = prover.round();
-        let r = g_v1.gen_u64(3);
-        let mut msg = [q[0] ^ r[0], q[1] ^ r[1], q[2] ^ r[2]];
-        if t == 0 {
-            msg[0] ^= self.fire_lie() as u64;
-        }
-        u64s_to_bytes(&msg)
-    }
-
     /// One proof of the gates that `prover` alone logged (the comparison's
     /// adder, see `compare.rs`), in rounds of its own (`one_prover.rs`);
     /// `2m + 3` rounds.
@@ -342,7 +329,7 @@ impl Aramis {
         one.tau_in(&got);
         for t in 0..one.m() {
             let lie = if t == 0 { self.fire_lie() as u64 } else { 0 };
-            let out = one.q_out(t, lie);
+            let out = one.q_out(lie);
             self.tick();
             let got = self.swap_words(nx, out, pv, one.q_in_len())?;
             one.q_in(&got);
@@ -452,12 +439,14 @@ impl Aramis {
         let (mut q_v1, mut q_v2) = (Vec::with_capacity(m), Vec::with_capacity(m));
         for t in 0..m {
             // 3. q_t shares: V1's from its stream, V2's in the message
-            let mut msg = self.prover_message(&prover, &mut g_v1, t);
+            // (the `Lie` cheat alters round 0 of this party's own proof)
+            let lie = if t == 0 { self.fire_lie() as u64 } else { 0 };
+            let mut msg = dzkp::masked_round(&prover, &mut g_v1, lie).to_vec();
             if let Some(o) = one.as_mut() {
-                msg.extend(u64s_to_bytes(&o.q_out(t, 0)));
+                msg.extend(o.q_out(0));
             }
             self.tick();
-            self.send(nx, msg)?;
+            self.send(nx, u64s_to_bytes(&msg))?;
             let s = h_p.gen_u64(3);
             q_v1.push([s[0], s[1], s[2]]);
             let got = u64s_from(&self.recv(pv, 8 * (3 + extra(&one, OneProof::q_in_len)))?);
@@ -505,13 +494,10 @@ impl Aramis {
             Some(o) => o.final_in(if in_pv > 0 { one_pv } else { one_nx }),
             None => Choice::from(1),
         };
-        let mul = crate::gf64::mul;
-        // as V1 of next: V2's extension, last-claim share and zero-shares
-        let ok1 = (f1 ^ from_v2[1]).ct_eq(&mul(k1, mul(ue, from_v2[0])))
-            & u64s_to_bytes(&z1).ct_eq(&u64s_to_bytes(&from_v2[2..]));
-        // as V2 of prev
-        let ok2 = (f2 ^ from_v1[1]).ct_eq(&mul(k2, mul(from_v1[0], ve)))
-            & u64s_to_bytes(&z2).ct_eq(&u64s_to_bytes(&from_v1[2..]));
+        // as V1 of next (V2's extension, last-claim share and zero-shares),
+        // and as V2 of prev
+        let ok1 = dzkp::final_check(f1, k1, ue, &z1, from_v2);
+        let ok2 = dzkp::final_check(f2, k2, ve, &z2, from_v1);
         self.flag(CHK_AND, ok1 & ok2 & ok_one);
         Ok(())
     }
