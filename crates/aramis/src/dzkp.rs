@@ -124,12 +124,12 @@ pub(crate) struct Prover {
     /// weights, derived from the previous ones without multiplications.
     w: Vec<u64>,
     pad_weight: u64,
-    /// Rounds 3 and 4 read virtual tables: entry `j` is
-    /// `lookup[chunk j of width bits]` (the value at the bound point of
-    /// every byte, then of every pair of bytes), except the pad blocks'
-    /// entry `pad_at`, worth `pads`. Nothing of table size is written.
+    /// Rounds 3 and 4 read virtual tables: entry `j` is `lookup[chunk j
+    /// of the bits]`, chunks of 8 bits with 256 entries in round 3 (the
+    /// value at the bound point of every byte), of 16 bits with 2^16 in
+    /// round 4 (of every pair of bytes), except the pad blocks' entry
+    /// `pad_at`, worth `pads`. Nothing of table size is written.
     lookup: Vec<u64>,
-    width: usize,
     pads: (u64, u64),
     pad_at: usize,
     /// Folded tables from round 5 on (`n / 16` entries).
@@ -172,7 +172,6 @@ impl Prover {
             pad_v,
             buckets,
             lookup: Vec::new(),
-            width: 8,
             pads: (0, 0),
             pad_at: 0,
             u: Vec::new(),
@@ -253,10 +252,8 @@ impl Prover {
     /// Entries `from..from + out.len()` of the virtual table of `bits`
     /// (`from` and the length multiples of the chunks per word).
     fn virtual_into(&self, bits: &[u64], pad: u64, from: usize, out: &mut [u64]) {
-        // (the width as a constant: unrolled shifts, and a table of known
-        // size, so no bounds checks)
-        // (the width follows from the table's size: 256 or 2^16 entries)
-        debug_assert_eq!(self.lookup.len(), 1 << self.width);
+        // (the chunk width, from the table's size, as a constant: unrolled
+        // shifts, and a table of known size, so no bounds checks)
         if let Ok(t) = <&[u64; 256]>::try_from(self.lookup.as_slice()) {
             lookup_chunks::<8, 256>(t, bits, from, out);
         } else if let Ok(t) = <&[u64; 1 << 16]>::try_from(self.lookup.as_slice()) {
@@ -295,7 +292,6 @@ impl Prover {
         if t == BLOCK_BITS {
             // round 3 reads bytes: their pattern values at the bound point
             self.lookup = pattern_values(&self.rs);
-            self.width = 8;
             self.pads = (
                 fold_block(&self.pad_u, &self.rs)[0],
                 fold_block(&self.pad_v, &self.rs)[0],
@@ -315,7 +311,6 @@ impl Prover {
             };
             self.pads = (fold_pad(&self.ubits, self.pads.0), fold_pad(&self.vbits, self.pads.1));
             self.lookup = d;
-            self.width = 16;
             self.pad_at = n / 16 - 1;
         } else if t == BLOCK_BITS + 2 {
             let len = self.n / 8;

@@ -149,16 +149,21 @@ impl AndLog {
     /// Appends `other`'s gates (columns its role leaves empty stay empty).
     pub(crate) fn append(&mut self, mut other: AndLog) {
         self.words += other.words;
-        for (col, part) in [
-            (&mut self.xa, &mut other.xa),
-            (&mut self.ya, &mut other.ya),
-            (&mut self.yb, &mut other.yb),
-            (&mut self.xb, &mut other.xb),
-            (&mut self.c_v1, &mut other.c_v1),
-            (&mut self.c_v2, &mut other.c_v2),
-        ] {
+        for (col, part) in self.columns().into_iter().zip(other.columns()) {
             col.append(part);
         }
+    }
+
+    /// The six columns, in one order for every use.
+    fn columns(&mut self) -> [&mut Vec<u64>; 6] {
+        [
+            &mut self.xa,
+            &mut self.ya,
+            &mut self.xb,
+            &mut self.yb,
+            &mut self.c_v1,
+            &mut self.c_v2,
+        ]
     }
 
     /// Splits off and returns the longest prefix that fills a proof's
@@ -176,14 +181,7 @@ impl AndLog {
             ..AndLog::default()
         };
         self.words -= keep;
-        for (h, v) in [
-            (&mut head.xa, &mut self.xa),
-            (&mut head.ya, &mut self.ya),
-            (&mut head.xb, &mut self.xb),
-            (&mut head.yb, &mut self.yb),
-            (&mut head.c_v1, &mut self.c_v1),
-            (&mut head.c_v2, &mut self.c_v2),
-        ] {
+        for (h, v) in head.columns().into_iter().zip(self.columns()) {
             if v.is_empty() {
                 continue;
             }
