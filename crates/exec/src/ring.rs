@@ -182,10 +182,11 @@ const SMALL_WEIGHT_OFFSET: u128 = 1 << 51;
 /// multiply-adds per step instead of nine), and `2^51` times each patch
 /// column's sum is taken off again. `None` if a weight is out of range.
 pub fn conv_small_weights(g: &ConvGeom, x: &[u128], w: &[u128]) -> Option<Vec<u128>> {
-    let shifted: Vec<u128> = w.iter().map(|v| v.wrapping_add(SMALL_WEIGHT_OFFSET)).collect();
-    if shifted.iter().any(|&v| v >> 52 != 0) {
-        return None;
-    }
+    // shifted and range-checked in one pass (None at the first weight out of range)
+    let shifted: Vec<u128> = w
+        .iter()
+        .map(|v| Some(v.wrapping_add(SMALL_WEIGHT_OFFSET)).filter(|s| s >> 52 == 0))
+        .collect::<Option<_>>()?;
     Some(conv_with(g, x, &shifted, |m, k, n, a, b, c| {
         kernel::gemm_u128_small_a(m, k, n, a, b, c);
         let mut sums = vec![0u128; n];
