@@ -30,7 +30,7 @@ use crate::error::{AramisError, Result};
 use crate::party::{Aramis, CHK_OPEN};
 use crate::protocols::coin_blocks;
 use crate::share::{AuthShare, RShare};
-use crate::small::{mask_tails, words, AndLog, Bits, ADDER_PROVER};
+use crate::small::{mask_tails, words, xor, AndLog, Bits, ADDER_PROVER};
 use cryptflow_mpc::party::{pack_bits, unpack_bits};
 use cryptflow_mpc::Prg;
 use cryptflow_net::{next, prev};
@@ -439,7 +439,6 @@ impl Aramis {
         // sum is x1_t ^ x2_t ^ c_t with its carries c (c_0 = 0), shared as
         // k' (from the stream P0 and P1 hold) ^ k'' (sent to P2). The
         // carries are proved by P1 alone (`small::Aramis::prove_one`).
-        let xor = |p: &[u64], q: &[u64]| -> Vec<u64> { p.iter().zip(q).map(|(a, b)| a ^ b).collect() };
         let kprime = |me: &mut Aramis, from_next: bool| -> Vec<u64> {
             let mut k = vec![0u64; w * wp];
             let g = if from_next { me.p.prg_next() } else { me.p.prg_prev() };
@@ -472,48 +471,22 @@ impl Aramis {
             k2 = vec![0u64; wp];
             k2.extend(unpack_bits(&got, l, n));
         }
-        // the sharings: a = component 0 (x0 + 2^L), y = x1 + x2 as
-        // component 1 = x1 ^ k', component 2 = x2 ^ k''
+        // the sharings (this party's `a` and `b` components): a = component
+        // 0 (x0 + 2^L), y = x1 + x2 as component 1 = x1 ^ k', component 2 =
+        // x2 ^ k''
         let zeros = || vec![0u64; w * wp];
-        let (a, y) = match id {
-            0 => (
-                Bits {
-                    a: own.to_vec(),
-                    b: zeros(),
-                    len: n,
-                    planes: w,
-                },
-                Bits {
-                    a: zeros(),
-                    b: xor(nxt, &k1),
-                    len: n,
-                    planes: w,
-                },
-            ),
-            1 => (
-                Bits::zeros(w, n),
-                Bits {
-                    a: xor(own, &k1),
-                    b: xor(nxt, &k2),
-                    len: n,
-                    planes: w,
-                },
-            ),
-            _ => (
-                Bits {
-                    a: zeros(),
-                    b: nxt.to_vec(),
-                    len: n,
-                    planes: w,
-                },
-                Bits {
-                    a: xor(own, &k2),
-                    b: zeros(),
-                    len: n,
-                    planes: w,
-                },
-            ),
+        let (a_a, a_b, y_a, y_b) = match id {
+            0 => (own.to_vec(), zeros(), zeros(), xor(nxt, &k1)),
+            1 => (zeros(), zeros(), xor(own, &k1), xor(nxt, &k2)),
+            _ => (zeros(), nxt.to_vec(), xor(own, &k2), zeros()),
         };
+        let bits = |a, b| Bits {
+            a,
+            b,
+            len: n,
+            planes: w,
+        };
+        let (a, y) = (bits(a_a, a_b), bits(y_a, y_b));
         // the carry statements t = 0..L: c_(t+1) = maj(x1_t, x2_t, c_t), as
         // u = (x1 ^ k', x1) at P0, v = (x2, k'') at P2, right side shared
         // as k'_(t+1) ^ k'_t x1_t (P0) and k''_(t+1) ^ k''_t x2_t (P2)

@@ -37,7 +37,7 @@ impl std::fmt::Debug for Bits {
     }
 }
 
-fn xor(x: &[u64], y: &[u64]) -> Vec<u64> {
+pub(crate) fn xor(x: &[u64], y: &[u64]) -> Vec<u64> {
     x.iter().zip(y).map(|(&p, &q)| p ^ q).collect()
 }
 
