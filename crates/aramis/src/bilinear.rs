@@ -7,6 +7,7 @@
 
 use crate::error::{AramisError, Result};
 use crate::share::RShare;
+use cryptflow_exec::kernel::Width;
 use cryptflow_exec::ring;
 use cryptflow_ir::layout::ConvGeom;
 
@@ -35,11 +36,13 @@ pub trait Bilinear: Send + Sync {
     fn lens(&self) -> (usize, usize, usize);
     /// `(rows, cols)` of the output grid: the lengths of `r` and `s`.
     fn grid(&self) -> (usize, usize);
-    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128>;
+    /// `f(x, y)` mod 2^`bits` (`bits` <= 128; the bits above may be
+    /// anything): a map may take a faster path when fewer bits are wanted.
+    fn eval(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128>;
     /// [`Bilinear::eval`] by the party that holds `y` in the clear (the
     /// weights' owner): a map may take a faster path for small values.
-    fn eval_known_y(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
-        self.eval(x, y)
+    fn eval_known_y(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128> {
+        self.eval(x, y, bits)
     }
     /// `<r ⊗ s, z>` for every weight pair.
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128>;
@@ -134,7 +137,7 @@ impl Bilinear for Hadamard {
         (1, self.n)
     }
 
-    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+    fn eval(&self, x: &[u128], y: &[u128], _bits: u32) -> Vec<u128> {
         x.iter().zip(y).map(|(p, q)| p.wrapping_mul(*q)).collect()
     }
 
@@ -171,8 +174,8 @@ impl Bilinear for Gemm {
         (self.m, self.n)
     }
 
-    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
-        ring::gemm(self.m, self.k, self.n, x, y)
+    fn eval(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128> {
+        ring::gemm_u128(Width::for_bits(bits), self.m, self.k, self.n, x, y)
     }
 
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
@@ -227,14 +230,16 @@ impl Bilinear for Conv {
         (self.g.o, self.g.n * self.g.out_pixels())
     }
 
-    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
-        ring::conv(&self.g, x, y)
+    fn eval(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128> {
+        ring::conv_u128(&self.g, x, y, Width::for_bits(bits))
     }
 
     /// Fixed-point weights fit in one 52-bit limb: the IFMA GEMM takes
-    /// five multiply-adds per step instead of nine (`ring::conv_small_weights`).
-    fn eval_known_y(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
-        ring::conv_small_weights(&self.g, x, y).unwrap_or_else(|| ring::conv(&self.g, x, y))
+    /// five multiply-adds per step instead of nine, three instead of four
+    /// mod 2^104 (`ring::conv_small_weights`).
+    fn eval_known_y(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128> {
+        let w = Width::for_bits(bits);
+        ring::conv_small_weights(&self.g, x, y, w).unwrap_or_else(|| ring::conv_u128(&self.g, x, y, w))
     }
 
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
@@ -334,13 +339,25 @@ mod tests {
                 s: (0..cols).map(|_| r() as u64).collect(),
             })
             .collect();
-        let mut z = f.eval(&x, &y);
+        let mut z = f.eval(&x, &y, 128);
         assert_eq!(z.len(), lz);
         let (u, v) = (f.contract_x(&x, &w), f.contract_y(&y, &w));
         let zw = f.weigh(&z, &w);
         for t in 0..w.len() {
             assert_eq!(u[t].len(), v[t].len());
             assert_eq!(dot(&u[t], &v[t]), zw[t], "weight pair {t}");
+        }
+        // fewer bits: the same low bits, also by the weights' owner (small y)
+        let small_y: Vec<u128> = y.iter().map(|&v| ((v as i128) >> 100) as u128).collect();
+        let z_small = f.eval(&x, &small_y, 128);
+        for bits in [78, 104] {
+            let low = |v: &[u128]| -> Vec<u128> { v.iter().map(|x| x & ((1 << bits) - 1)).collect() };
+            assert_eq!(low(&f.eval(&x, &y, bits)), low(&z), "{bits} bits");
+            assert_eq!(
+                low(&f.eval_known_y(&x, &small_y, bits)),
+                low(&z_small),
+                "{bits} bits, known y"
+            );
         }
         z[lz / 2] = z[lz / 2].wrapping_add(1);
         assert_ne!(f.weigh(&z, &w), zw);
@@ -355,7 +372,11 @@ mod tests {
 
     #[test]
     fn gemm_contractions_match_the_weighted_output() {
-        for (i, &(m, k, n)) in [(1, 5, 3), (4, 7, 1), (6, 9, 11), (32, 40, 24)].iter().enumerate() {
+        // (the last two large enough for the SIMD kernels)
+        for (i, &(m, k, n)) in [(1, 5, 3), (4, 7, 1), (6, 9, 11), (32, 40, 24), (40, 300, 17)]
+            .iter()
+            .enumerate()
+        {
             check_identity(&Gemm { m, k, n }, i as u64 + 1);
         }
     }
@@ -368,6 +389,8 @@ mod tests {
             ([1, 3, 8, 8], [5, 3, 3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1),
             ([1, 4, 6, 6], [4, 1, 3, 3], [2, 2], [1, 1], [0, 0, 1, 1], 4),
             ([3, 2, 4, 4], [3, 2, 1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 1),
+            // large enough for the SIMD kernels
+            ([1, 16, 12, 12], [16, 16, 3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1),
         ];
         for (i, (xs, ks, strides, dilations, pads, groups)) in cases.into_iter().enumerate() {
             let p = ConvParams {

@@ -521,7 +521,7 @@ impl Aramis {
         y_input_of: Option<PartyId>,
         map: Box<dyn Bilinear>,
     ) -> Result<RShare> {
-        let mut z = self.bilinear_local(x, y, y_input_of, map.as_ref())?;
+        let mut z = self.bilinear_local(x, y, y_input_of, map.as_ref(), 128)?;
         let out_len = z.len();
         self.add_zero_share(&mut z);
         let v = self.reshare(z, out_len)?;
@@ -533,13 +533,15 @@ impl Aramis {
 
     /// This party's local (3-out-of-3) share of `f(x, y)`, without the zero
     /// sharing, after the operand checks (the `InconsistentShare` hook
-    /// alters a component the evaluation uses).
+    /// alters a component the evaluation uses), correct mod 2^`bits` (the
+    /// caller reads no more: a layer opened with its truncation needs 78).
     pub(crate) fn bilinear_local(
         &mut self,
         x: &AuthShare,
         y: &RShare,
         y_input_of: Option<PartyId>,
         map: &dyn Bilinear,
+        bits: u32,
     ) -> Result<Vec<u128>> {
         if x.mac_is_additive() {
             x.v.check("bilinear lhs")?;
@@ -578,16 +580,17 @@ impl Aramis {
             Some(o) if me == o => map.eval_known_y(
                 &zip(&xv.a, &xv.b, u128::wrapping_add),
                 &zip(&y.a, &y.b, u128::wrapping_add),
+                bits,
             ),
-            Some(o) if me == next(o) => map.eval(&xv.b, &y.a),
-            Some(_) => map.eval(&xv.a, &y.b),
+            Some(o) if me == next(o) => map.eval(&xv.b, &y.a, bits),
+            Some(_) => map.eval(&xv.a, &y.b, bits),
             // x_i (y_i + y_(i+1)) + x_(i+1) y_i, once where this party holds
             // a zero component of y
-            None if zero(&y.a) => map.eval(&xv.a, &y.b),
-            None if zero(&y.b) => map.eval(&zip(&xv.a, &xv.b, u128::wrapping_add), &y.a),
+            None if zero(&y.a) => map.eval(&xv.a, &y.b, bits),
+            None if zero(&y.b) => map.eval(&zip(&xv.a, &xv.b, u128::wrapping_add), &y.a, bits),
             None => {
-                let mut z = map.eval(&xv.a, &zip(&y.a, &y.b, u128::wrapping_add));
-                add_assign(&mut z, &map.eval(&xv.b, &y.a));
+                let mut z = map.eval(&xv.a, &zip(&y.a, &y.b, u128::wrapping_add), bits);
+                add_assign(&mut z, &map.eval(&xv.b, &y.a, bits));
                 z
             }
         };

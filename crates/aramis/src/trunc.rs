@@ -163,7 +163,8 @@ impl Aramis {
     ) -> Result<AuthShare> {
         check_shift(d)?;
         self.enter(Step::Bilinear)?;
-        let mut c = self.bilinear_local(x, y, y_input_of, &map)?;
+        // (c is sent and used mod 2^78 only: the map may skip the bits above)
+        let mut c = self.bilinear_local(x, y, y_input_of, &map, TRUNC_OPEN_BITS)?;
         let n = c.len();
         self.add_zero_share(&mut c);
         // an additive attack on the layer's product (applied below)

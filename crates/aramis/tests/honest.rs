@@ -127,9 +127,9 @@ impl Bilinear for Counted {
     fn grid(&self) -> (usize, usize) {
         self.0.grid()
     }
-    fn eval(&self, x: &[u128], y: &[u128]) -> Vec<u128> {
+    fn eval(&self, x: &[u128], y: &[u128], bits: u32) -> Vec<u128> {
         self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.0.eval(x, y)
+        self.0.eval(x, y, bits)
     }
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
         self.0.weigh(z, w)

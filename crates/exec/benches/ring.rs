@@ -5,7 +5,7 @@
 //! one core.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cryptflow_exec::kernel::{self, Path, U128Kernel};
+use cryptflow_exec::kernel::{self, Path, U128Kernel, Width};
 use cryptflow_exec::ring;
 use cryptflow_ir::layout::ConvGeom;
 use cryptflow_ir::ConvParams;
@@ -147,17 +147,35 @@ fn gemm_u128(c: &mut Criterion) {
             bn.iter(|| gemm_u128_ten_u64(Path::Auto, m, k, n, black_box(&a), black_box(&b), &mut out))
         });
         for kern in [U128Kernel::Auto, U128Kernel::Ifma, U128Kernel::Mul32] {
-            kernel::gemm_u128_with(kern, m, k, n, &a, &b, &mut out);
+            kernel::gemm_u128_with(kern, Width::Full, m, k, n, &a, &b, &mut out);
             assert!(out == want, "{kern:?} {id}");
             g.bench_function(BenchmarkId::new(format!("{kern:?}"), &id), |bn| {
-                bn.iter(|| kernel::gemm_u128_with(kern, m, k, n, black_box(&a), black_box(&b), &mut out))
+                bn.iter(|| kernel::gemm_u128_with(kern, Width::Full, m, k, n, black_box(&a), black_box(&b), &mut out))
             });
         }
+        // mod 2^104 (a result read mod 2^78): two limbs
+        g.bench_function(BenchmarkId::new("low", &id), |bn| {
+            bn.iter(|| {
+                kernel::gemm_u128_with(
+                    U128Kernel::Auto,
+                    Width::Low,
+                    m,
+                    k,
+                    n,
+                    black_box(&a),
+                    black_box(&b),
+                    &mut out,
+                )
+            })
+        });
         // A below 2^52 (a party's own shifted weights): one limb of A
         let small: Vec<u128> = a.iter().map(|x| x >> 76).collect();
-        g.bench_function(BenchmarkId::new("small_a", &id), |bn| {
-            bn.iter(|| kernel::gemm_u128_small_a(m, k, n, black_box(&small), black_box(&b), &mut out))
-        });
+        for width in [Width::Full, Width::Low] {
+            let name = if width == Width::Full { "small_a" } else { "small_a_low" };
+            g.bench_function(BenchmarkId::new(name, &id), |bn| {
+                bn.iter(|| kernel::gemm_u128_small_a(width, m, k, n, black_box(&small), black_box(&b), &mut out))
+            });
+        }
         let (a64, b64) = (values(m * k, 5), values(k * n, 6));
         let mut out64 = vec![0u64; m * n];
         g.bench_function(BenchmarkId::new("one_u64", &id), |bn| {

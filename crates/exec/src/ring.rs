@@ -5,7 +5,7 @@
 //! scalar type ([`Scalar::gemm_into`]): u64, u128 and f32 run the blocked kernels
 //! of [`crate::kernel`]; convolution runs images and groups in parallel.
 
-use crate::kernel;
+use crate::kernel::{self, Width};
 use cryptflow_ir::layout::ConvGeom;
 use rayon::prelude::*;
 
@@ -70,10 +70,24 @@ impl Scalar for u128 {
 /// `vpmuludq`, exact for any `k`); small products, and CPUs without
 /// AVX-512, take the generic loop.
 pub fn gemm_u128_into(m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
+    gemm_u128_width_into(Width::Full, m, k, n, a, b, c)
+}
+
+/// [`gemm_u128_into`], or C mod 2^104 with [`Width::Low`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u128_width_into(width: Width, m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
     if m * k * n < 1 << 14 {
-        return gemm_generic_into(m, k, n, a, b, c);
+        gemm_generic_into(m, k, n, a, b, c);
+        return width.trim(c);
     }
-    kernel::gemm_u128_with(kernel::U128Kernel::Auto, m, k, n, a, b, c)
+    kernel::gemm_u128_with(kernel::U128Kernel::Auto, width, m, k, n, a, b, c)
+}
+
+/// [`gemm`] over Z_2^128, or mod 2^104 with [`Width::Low`].
+pub fn gemm_u128(width: Width, m: usize, k: usize, n: usize, a: &[u128], b: &[u128]) -> Vec<u128> {
+    let mut c = vec![0; m * n];
+    gemm_u128_width_into(width, m, k, n, a, b, &mut c);
+    c
 }
 
 /// C[m,n] = A[m,k] * B[k,n], all row-major.
@@ -172,23 +186,32 @@ pub fn conv<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T]) -> Vec<T> {
     conv_with(g, x, w, T::gemm_into)
 }
 
+/// [`conv`] over Z_2^128, or mod 2^104 with [`Width::Low`] (the GEMM on
+/// two 52-bit limbs: about half the multiply-adds).
+pub fn conv_u128(g: &ConvGeom, x: &[u128], w: &[u128], width: Width) -> Vec<u128> {
+    conv_with(g, x, w, |m, k, n, a, b, c| {
+        gemm_u128_width_into(width, m, k, n, a, b, c)
+    })
+}
+
 /// Offset that makes weights in `[-2^51, 2^51)` non-negative and below 2^52.
 const SMALL_WEIGHT_OFFSET: u128 = 1 << 51;
 
-/// [`conv`] over Z_2^128 for weights that are small signed values, `w` in
+/// [`conv_u128`] for weights that are small signed values, `w` in
 /// `[-2^51, 2^51)` as two's complement mod 2^128 (a party's own fixed-point
 /// weights, in the clear): the GEMM takes `w + 2^51`, below 2^52, through
 /// [`kernel::gemm_u128_small_a`] (one 52-bit limb of A, five IFMA
-/// multiply-adds per step instead of nine), and `2^51` times each patch
-/// column's sum is taken off again. `None` if a weight is out of range.
-pub fn conv_small_weights(g: &ConvGeom, x: &[u128], w: &[u128]) -> Option<Vec<u128>> {
+/// multiply-adds per step instead of nine, three for [`Width::Low`]), and
+/// `2^51` times each patch column's sum is taken off again. `None` if a
+/// weight is out of range.
+pub fn conv_small_weights(g: &ConvGeom, x: &[u128], w: &[u128], width: Width) -> Option<Vec<u128>> {
     // shifted and range-checked in one pass (None at the first weight out of range)
     let shifted: Vec<u128> = w
         .iter()
         .map(|v| Some(v.wrapping_add(SMALL_WEIGHT_OFFSET)).filter(|s| s >> 52 == 0))
         .collect::<Option<_>>()?;
     Some(conv_with(g, x, &shifted, |m, k, n, a, b, c| {
-        kernel::gemm_u128_small_a(m, k, n, a, b, c);
+        kernel::gemm_u128_small_a(width, m, k, n, a, b, c);
         let mut sums = vec![0u128; n];
         for row in b.chunks_exact(n.max(1)).take(k) {
             sums.iter_mut().zip(row).for_each(|(s, v)| *s = s.wrapping_add(*v));
@@ -197,6 +220,7 @@ pub fn conv_small_weights(g: &ConvGeom, x: &[u128], w: &[u128]) -> Option<Vec<u1
         for crow in c.chunks_exact_mut(n.max(1)).take(m) {
             crow.iter_mut().zip(&sums).for_each(|(c, s)| *c = c.wrapping_sub(*s));
         }
+        width.trim(c);
     }))
 }
 
@@ -264,6 +288,10 @@ mod tests {
         move || g.next_u128()
     }
 
+    fn low104(v: &[u128]) -> Vec<u128> {
+        v.iter().map(|x| x & ((1 << kernel::LOW_BITS) - 1)).collect()
+    }
+
     #[test]
     fn small_a_gemm_equals_the_generic_loop() {
         let mut r = rng128(5);
@@ -280,8 +308,10 @@ mod tests {
             let mut want = vec![0u128; m * n];
             gemm_generic_into(m, k, n, &a, &b, &mut want);
             let mut got = vec![1u128; m * n];
-            kernel::gemm_u128_small_a(m, k, n, &a, &b, &mut got);
+            kernel::gemm_u128_small_a(Width::Full, m, k, n, &a, &b, &mut got);
             assert_eq!(got, want, "{m}x{k}x{n}");
+            kernel::gemm_u128_small_a(Width::Low, m, k, n, &a, &b, &mut got);
+            assert_eq!(got, low104(&want), "{m}x{k}x{n} mod 2^104");
         }
     }
 
@@ -305,10 +335,18 @@ mod tests {
                 _ => ((r() as i128) >> 90) as u128,
             })
             .collect();
-        assert_eq!(conv_small_weights(&g, &x, &w), Some(conv(&g, &x, &w)));
+        let want = conv(&g, &x, &w);
+        assert_eq!(conv_small_weights(&g, &x, &w, Width::Full), Some(want.clone()));
+        assert_eq!(conv_small_weights(&g, &x, &w, Width::Low), Some(low104(&want)));
+        assert_eq!(conv_u128(&g, &x, &w, Width::Full), want);
+        assert_eq!(conv_u128(&g, &x, &w, Width::Low), low104(&want));
         let mut big = w.clone();
         big[5] = edge as u128;
-        assert_eq!(conv_small_weights(&g, &x, &big), None, "2^51 is out of range");
+        assert_eq!(
+            conv_small_weights(&g, &x, &big, Width::Full),
+            None,
+            "2^51 is out of range"
+        );
     }
 
     #[test]

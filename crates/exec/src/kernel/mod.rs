@@ -32,7 +32,7 @@ mod wide;
 use rayon::prelude::*;
 use simd::{Avx512, Pclmul, Vpclmul};
 use std::sync::OnceLock;
-pub use wide::{gemm_u128_small_a, gemm_u128_with, U128Kernel};
+pub use wide::{gemm_u128_small_a, gemm_u128_with, U128Kernel, Width, LOW_BITS};
 
 /// Which implementation a u64 GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

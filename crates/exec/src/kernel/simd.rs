@@ -161,30 +161,47 @@ impl Ifma {
         None
     }
 
-    /// The u128 limb tile of [`super::wide`]'s 52-bit format: for the packed
-    /// panels `a` (kc x 3 limbs x rows) and `b` (kc x 3 limbs x cols),
-    /// `tile[t*rows*cols + i*cols + j]` is class `t` of the three in
-    /// `wide::IFMA_SHIFTS`. `(rows, cols)` is [`IFMA_BIG`] or [`IFMA_ROW`];
-    /// `a_limbs` is 3, or 1 for an A below 2^52 packed with its low limb.
-    pub fn micro(self, rows: usize, a_limbs: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
+    /// The u128 limb tile of [`super::wide`]'s 52-bit formats: for the
+    /// packed panels `a` (kc x `a_limbs` x rows) and `b` (kc x `b_limbs` x
+    /// cols), `tile[t*rows*cols + i*cols + j]` is class `t` of the
+    /// `b_limbs` first in `wide::IFMA_SHIFTS`. `(rows, cols)` is
+    /// [`IFMA_BIG`] or [`IFMA_ROW`]. `b_limbs` is 3 (results mod 2^128) or
+    /// 2 (mod 2^104); `a_limbs` is `b_limbs`, or 1 for an A below 2^52
+    /// packed with its low limb.
+    pub fn micro(
+        self,
+        rows: usize,
+        (a_limbs, b_limbs): (usize, usize),
+        kc: usize,
+        a: &[u64],
+        b: &[u64],
+        tile: &mut [u64],
+    ) {
         let cols = if rows == IFMA_BIG.0 { IFMA_BIG.1 } else { IFMA_ROW.1 };
         assert!((rows, cols) == IFMA_BIG || (rows, cols) == IFMA_ROW, "ifma tile shape");
-        assert!(a_limbs == 1 || a_limbs == 3, "ifma A limbs");
-        assert!(a.len() >= kc * a_limbs * rows && b.len() >= kc * 3 * cols && tile.len() >= 3 * rows * cols);
+        assert!(b_limbs == 2 || b_limbs == 3, "ifma B limbs");
+        assert!(a_limbs == 1 || a_limbs == b_limbs, "ifma A limbs");
+        assert!(
+            a.len() >= kc * a_limbs * rows && b.len() >= kc * b_limbs * cols && tile.len() >= b_limbs * rows * cols
+        );
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `self` exists only if `detect` found avx512f and
         // avx512ifma; the asserts give the callee the sizes it touches.
         unsafe {
             let (a, b, t) = (a.as_ptr(), b.as_ptr(), tile.as_mut_ptr());
-            match (rows == IFMA_BIG.0, a_limbs) {
-                (true, 1) => ifma_tile::<8, 1, 1>(kc, a, b, t),
-                (true, _) => ifma_tile::<8, 1, 3>(kc, a, b, t),
-                (false, 1) => ifma_tile::<1, 4, 1>(kc, a, b, t),
-                (false, _) => ifma_tile::<1, 4, 3>(kc, a, b, t),
+            match (rows == IFMA_BIG.0, a_limbs, b_limbs) {
+                (true, 1, 3) => ifma_tile::<8, 1, 1, 3>(kc, a, b, t),
+                (true, 1, _) => ifma_tile::<8, 1, 1, 2>(kc, a, b, t),
+                (true, _, 3) => ifma_tile::<8, 1, 3, 3>(kc, a, b, t),
+                (true, _, _) => ifma_tile::<8, 1, 2, 2>(kc, a, b, t),
+                (false, 1, 3) => ifma_tile::<1, 4, 1, 3>(kc, a, b, t),
+                (false, 1, _) => ifma_tile::<1, 4, 1, 2>(kc, a, b, t),
+                (false, _, 3) => ifma_tile::<1, 4, 3, 3>(kc, a, b, t),
+                (false, _, _) => ifma_tile::<1, 4, 2, 2>(kc, a, b, t),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("{rows}{a_limbs}{kc}{a:?}{b:?}{tile:?}")
+        unreachable!("{rows}{a_limbs}{b_limbs}{kc}{a:?}{b:?}{tile:?}")
     }
 }
 
@@ -246,34 +263,35 @@ unsafe fn mul32_tile<const R: usize, const V: usize>(kc: usize, a: *const u64, b
     }
 }
 
-/// Three accumulators per 8 lanes of an R x 8V tile; per step and lane,
-/// nine IFMA multiply-adds (see `wide::IFMA_SHIFTS`). A and B limbs: bits
-/// 0..52, 52..104 and 104..128 of the u128. With `LA = 1`, A has its low
-/// limb only (entries below 2^52: a party's cleartext weights) and five
-/// multiply-adds cover every product below 2^128.
+/// `LB` accumulators per 8 lanes of an R x 8V tile (see
+/// `wide::IFMA_SHIFTS`). A and B limbs: bits 0..52, 52..104 and 104..128
+/// of the u128. With `LB = 3`, nine IFMA multiply-adds per step and lane
+/// cover every product below 2^128; with `LB = 2` (limbs 0 and 1 only),
+/// four cover those below 2^104. With `LA = 1`, A has its low limb only
+/// (entries below 2^52: a party's cleartext weights): five, or three.
 ///
 /// # Safety
 /// The CPU must support avx512f and avx512ifma; `a` must be valid for
-/// `kc * LA * R` reads, `b` for `kc * 3 * 8V` reads and `c` for
-/// `3 * R * 8V` writes.
+/// `kc * LA * R` reads, `b` for `kc * LB * 8V` reads and `c` for
+/// `LB * R * 8V` writes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512ifma")]
-unsafe fn ifma_tile<const R: usize, const V: usize, const LA: usize>(
+unsafe fn ifma_tile<const R: usize, const V: usize, const LA: usize, const LB: usize>(
     kc: usize,
     a: *const u64,
     b: *const u64,
     c: *mut u64,
 ) {
     let z = _mm512_setzero_si512();
-    let mut acc = [[[z; 3]; V]; R];
+    let mut acc = [[[z; LB]; V]; R];
     let (mut ap, mut bp) = (a, b);
     let lo = |s, x, y| _mm512_madd52lo_epu64(s, x, y);
     let hi = |s, x, y| _mm512_madd52hi_epu64(s, x, y);
     for _ in 0..kc {
-        let mut bv = [[z; 3]; V];
+        let mut bv = [[z; LB]; V];
         for (v, bl) in bv.iter_mut().enumerate() {
             for (l, x) in bl.iter_mut().enumerate() {
-                // SAFETY: below 3 * 8V past `bp`, which has advanced 3 * 8V
+                // SAFETY: below LB * 8V past `bp`, which has advanced LB * 8V
                 // per finished step of the kc the caller guarantees.
                 *x = unsafe { _mm512_loadu_si512(bp.add(l * 8 * V + v * 8).cast()) };
             }
@@ -281,32 +299,35 @@ unsafe fn ifma_tile<const R: usize, const V: usize, const LA: usize>(
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: limb l of row r of this step is at l * R + r < LA * R.
             let s = |l: usize| _mm512_set1_epi64(unsafe { *ap.add(l * R + r) } as i64);
-            if LA == 1 {
-                let a0 = s(0);
-                for (t, &[b0, b1, b2]) in row.iter_mut().zip(&bv) {
-                    t[0] = lo(t[0], a0, b0);
-                    t[1] = lo(hi(t[1], a0, b0), a0, b1);
-                    t[2] = lo(hi(t[2], a0, b1), a0, b2);
+            let a0 = s(0);
+            for (t, bl) in row.iter_mut().zip(&bv) {
+                t[0] = lo(t[0], a0, bl[0]);
+                t[1] = lo(hi(t[1], a0, bl[0]), a0, bl[1]);
+                if LB == 3 {
+                    t[2] = lo(hi(t[2], a0, bl[1]), a0, bl[2]);
                 }
+            }
+            if LA == 1 {
                 continue;
             }
-            let (a0, a1, a2) = (s(0), s(1), s(2));
-            for (t, &[b0, b1, b2]) in row.iter_mut().zip(&bv) {
-                t[0] = lo(t[0], a0, b0);
-                t[1] = lo(lo(hi(t[1], a0, b0), a0, b1), a1, b0);
-                t[2] = lo(lo(lo(hi(hi(t[2], a0, b1), a1, b0), a0, b2), a1, b1), a2, b0);
+            let a1 = s(1);
+            for (t, bl) in row.iter_mut().zip(&bv) {
+                t[1] = lo(t[1], a1, bl[0]);
+                if LB == 3 {
+                    t[2] = lo(lo(hi(t[2], a1, bl[0]), a1, bl[1]), s(2), bl[0]);
+                }
             }
         }
         // SAFETY: stays within (or one past the end of) the panels.
         unsafe {
             ap = ap.add(LA * R);
-            bp = bp.add(3 * 8 * V);
+            bp = bp.add(LB * 8 * V);
         }
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, cls) in row.iter().enumerate() {
             for (t, x) in cls.iter().enumerate() {
-                // SAFETY: t < 3, r < R, v < V: below 3 * R * 8V.
+                // SAFETY: t < LB, r < R, v < V: below LB * R * 8V.
                 unsafe { _mm512_storeu_si512(c.add((t * R + r) * 8 * V + v * 8).cast(), *x) };
             }
         }

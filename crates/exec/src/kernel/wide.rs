@@ -15,6 +15,8 @@
 //!   below 2^128: class 0 = lo(a0 b0); class 52 = hi(a0 b0) + lo(a0 b1) +
 //!   lo(a1 b0) (three values below 2^52 per step, exact for KC < 1365);
 //!   class 104 = hi(a0 b1) + hi(a1 b0) + lo(a0 b2 + a1 b1 + a2 b0), mod 2^64.
+//!   A consumer that needs C mod 2^104 only ([`Width::Low`]) packs limbs
+//!   0 and 1 and drops class 104: four multiply-adds.
 //! * mul32 (AVX-512 F and DQ): A's low word A0 in 16-bit limbs e0..e3,
 //!   B0 in 32-bit halves f0, f1; `vpmuludq` (32 x 32 -> 64 bits) gives the
 //!   exact classes 0, 16, 32, 48: e0 f0, e1 f0, e2 f0 + e0 f1, e3 f0 + e1 f1
@@ -75,13 +77,16 @@ trait Format: Copy + Send + Sync {
     fn micro(self, mr: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]);
 }
 
+/// The IFMA format on `L` limbs of A and B: `L = 3` gives C mod 2^128,
+/// `L = 2` C mod 2^104 (four multiply-adds per lane and step instead of
+/// nine; [`Width::Low`]).
 #[derive(Clone, Copy)]
-struct IfmaFormat(Ifma);
+struct IfmaFormat<const L: usize>(Ifma);
 
-impl Format for IfmaFormat {
-    const LA: usize = 3;
-    const LB: usize = 3;
-    const CLASSES: usize = IFMA_SHIFTS.len();
+impl<const L: usize> Format for IfmaFormat<L> {
+    const LA: usize = L;
+    const LB: usize = L;
+    const CLASSES: usize = L;
     fn tile(small: bool) -> (usize, usize) {
         if small {
             simd::IFMA_ROW
@@ -91,36 +96,40 @@ impl Format for IfmaFormat {
     }
     #[inline(always)]
     fn split_a(x: u128, out: &mut [u64; 8]) {
-        out[..3].copy_from_slice(&ifma_limbs(x));
+        out[..L].copy_from_slice(&ifma_limbs(x)[..L]);
     }
     #[inline(always)]
     fn split_b(x: u128, out: &mut [u64; 4]) {
-        out[..3].copy_from_slice(&ifma_limbs(x));
+        out[..L].copy_from_slice(&ifma_limbs(x)[..L]);
     }
     #[inline(always)]
     fn combine(t: impl Fn(usize) -> u64) -> u128 {
         // Classes 0 and 52 are exact (below 2^64); 104 counts mod 2^24.
-        (t(0) as u128)
-            .wrapping_add((t(1) as u128) << 52)
-            .wrapping_add((t(2) as u128) << 104)
+        let low = (t(0) as u128).wrapping_add((t(1) as u128) << IFMA_SHIFTS[1]);
+        if L == 3 {
+            low.wrapping_add((t(2) as u128) << IFMA_SHIFTS[2])
+        } else {
+            low
+        }
     }
     #[inline(always)]
     fn micro(self, mr: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
-        self.0.micro(mr, 3, kc, a, b, tile)
+        self.0.micro(mr, (L, L), kc, a, b, tile)
     }
 }
 
-/// The IFMA format for an A whose entries are below 2^52 (one limb): five
-/// multiply-adds per lane and step instead of nine, a third of A's panel.
+/// The IFMA format for an A whose entries are below 2^52 (one limb), on
+/// `L` limbs of B: five multiply-adds per lane and step instead of nine
+/// (three instead of four for `L = 2`), a third of A's panel.
 #[derive(Clone, Copy)]
-struct IfmaSmallA(Ifma);
+struct IfmaSmallA<const L: usize>(Ifma);
 
-impl Format for IfmaSmallA {
+impl<const L: usize> Format for IfmaSmallA<L> {
     const LA: usize = 1;
-    const LB: usize = 3;
-    const CLASSES: usize = IFMA_SHIFTS.len();
+    const LB: usize = L;
+    const CLASSES: usize = L;
     fn tile(small: bool) -> (usize, usize) {
-        IfmaFormat::tile(small)
+        IfmaFormat::<L>::tile(small)
     }
     #[inline(always)]
     fn split_a(x: u128, out: &mut [u64; 8]) {
@@ -129,15 +138,15 @@ impl Format for IfmaSmallA {
     }
     #[inline(always)]
     fn split_b(x: u128, out: &mut [u64; 4]) {
-        IfmaFormat::split_b(x, out)
+        IfmaFormat::<L>::split_b(x, out)
     }
     #[inline(always)]
     fn combine(t: impl Fn(usize) -> u64) -> u128 {
-        IfmaFormat::combine(t)
+        IfmaFormat::<L>::combine(t)
     }
     #[inline(always)]
     fn micro(self, mr: usize, kc: usize, a: &[u64], b: &[u64], tile: &mut [u64]) {
-        self.0.micro(mr, 1, kc, a, b, tile)
+        self.0.micro(mr, (1, L), kc, a, b, tile)
     }
 }
 
@@ -193,9 +202,53 @@ fn ifma_limbs(x: u128) -> [u64; 3] {
     [x as u64 & M52, (x >> 52) as u64 & M52, (x >> 104) as u64]
 }
 
-/// C[m,n] = A[m,k] * B[k,n] over Z_2^128 into `c` (overwritten), row-major,
-/// with the chosen micro-kernel (see the module docs).
-pub fn gemm_u128_with(kernel: U128Kernel, m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
+/// How many low bits of a u128 GEMM's result are wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// All 128: C over Z_2^128.
+    Full,
+    /// The low [`LOW_BITS`] (= 104) only, C mod 2^104 (the bits above are
+    /// zero): two 52-bit limbs, four IFMA multiply-adds per lane and step
+    /// instead of nine. For a consumer that reads the result mod 2^w,
+    /// w <= 104 (Aramis's masked opening of a layer's result, mod 2^78).
+    Low,
+}
+
+/// Bits of C that [`Width::Low`] computes.
+pub const LOW_BITS: u32 = 104;
+
+impl Width {
+    /// The width that serves a consumer of the low `bits` bits.
+    pub fn for_bits(bits: u32) -> Width {
+        if bits <= LOW_BITS {
+            Width::Low
+        } else {
+            Width::Full
+        }
+    }
+
+    /// Keeps the bits this width computes (for paths that compute more).
+    pub fn trim(self, c: &mut [u128]) {
+        if self == Width::Low {
+            c.iter_mut().for_each(|v| *v &= (1 << LOW_BITS) - 1);
+        }
+    }
+}
+
+/// C[m,n] = A[m,k] * B[k,n] over Z_2^128 (or mod 2^104, `width`) into `c`
+/// (overwritten), row-major, with the chosen micro-kernel (see the module
+/// docs).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u128_with(
+    kernel: U128Kernel,
+    width: Width,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[u128],
+    b: &[u128],
+    c: &mut [u128],
+) {
     assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
     assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
     assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
@@ -209,28 +262,35 @@ pub fn gemm_u128_with(kernel: U128Kernel, m: usize, k: usize, n: usize, a: &[u12
     } else {
         Ifma::detect()
     };
-    match (simd, ifma, Avx512::detect()) {
-        (true, Some(i), _) => run(IfmaFormat(i), m, k, n, a, b, c),
-        (true, None, Some(x)) => run(Mul32Format(x), m, k, n, a, b, c),
+    match (simd, ifma, Avx512::detect(), width) {
+        (true, Some(i), _, Width::Full) => run(IfmaFormat::<3>(i), m, k, n, a, b, c),
+        (true, Some(i), _, Width::Low) => run(IfmaFormat::<2>(i), m, k, n, a, b, c),
+        (true, None, Some(x), _) => run(Mul32Format(x), m, k, n, a, b, c),
         _ => crate::ring::gemm_generic_into(m, k, n, a, b, c),
     }
+    width.trim(c);
 }
 
 /// [`gemm_u128_with`] (`Auto`) for an A whose entries are all below 2^52
 /// (checked: panics otherwise), such as a party's own fixed-point weights
 /// shifted to be non-negative: with IFMA, A is packed as one 52-bit limb
-/// and each step takes five multiply-adds per lane instead of nine. The
-/// same result as [`gemm_u128_with`] on every path.
-pub fn gemm_u128_small_a(m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
+/// and each step takes five multiply-adds per lane instead of nine (three
+/// instead of four for [`Width::Low`]). The same result as
+/// [`gemm_u128_with`] on every path.
+pub fn gemm_u128_small_a(width: Width, m: usize, k: usize, n: usize, a: &[u128], b: &[u128], c: &mut [u128]) {
     assert!(a.iter().all(|&v| v >> 52 == 0), "gemm: A entries must be below 2^52");
     match (auto_path() == Path::Simd, Ifma::detect()) {
         (true, Some(i)) => {
             assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
             assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
             assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
-            run(IfmaSmallA(i), m, k, n, a, b, c)
+            match width {
+                Width::Full => run(IfmaSmallA::<3>(i), m, k, n, a, b, c),
+                Width::Low => run(IfmaSmallA::<2>(i), m, k, n, a, b, c),
+            }
+            width.trim(c);
         }
-        _ => gemm_u128_with(U128Kernel::Auto, m, k, n, a, b, c),
+        _ => gemm_u128_with(U128Kernel::Auto, width, m, k, n, a, b, c),
     }
 }
 
