@@ -251,14 +251,12 @@ impl Aramis {
     }
 
     /// Number of authenticated elements whose MAC relation awaits the next
-    /// check, plus the elements bilinear layers hold for theirs, plus AND
-    /// gates awaiting their proof (64 gates count as one).
+    /// check, plus the elements bilinear layers and daBits hold for theirs.
+    /// (The AND logs, under 2^24 gates each, wait for their own proof.)
     pub fn pending_elements(&self) -> usize {
         self.pending.iter().map(|x| x.len()).sum::<usize>()
             + self.layers.iter().map(|l| l.elements()).sum::<usize>()
             + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>()
-            + self.and_log.gates() / 64
-            + self.adder_log.gates() / 64
     }
 
     // ---- session state ----------------------------------------------------
@@ -275,17 +273,8 @@ impl Aramis {
     /// Runs the AND-gate proofs as part of the comparison step they prove
     /// (so that a `Lie` cheat aimed at `cmp-chain` lies in the proof).
     pub(crate) fn and_proofs_in_step(&mut self) -> Result<()> {
-        self.and_proofs_in_step_of(false)
-    }
-
-    /// [`Aramis::and_proofs_in_step`], of full batches only if `partial`.
-    pub(crate) fn and_proofs_in_step_of(&mut self, partial: bool) -> Result<()> {
         let saved = std::mem::replace(&mut self.step, Step::CmpChain);
-        let r = if partial {
-            self.and_proofs_full_batches()
-        } else {
-            self.and_proofs()
-        };
+        let r = self.and_proofs();
         self.step = saved;
         r
     }

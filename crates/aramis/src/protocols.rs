@@ -752,18 +752,20 @@ impl Aramis {
     /// independent of how many elements are checked.
     pub fn verify(&mut self) -> Result<()> {
         self.enter(Step::Output)?;
-        self.verify_inner(None, false, false)
+        self.verify_inner(None, false, true)
     }
 
-    /// Runs [`Aramis::verify`] if more than `limit` elements await the check
-    /// (bounds the memory the pending sharings hold), except that it proves
-    /// the logged AND gates in full proof batches only (see
-    /// `and_proofs_full_batches`): the rest waits for the next checkpoint,
-    /// and every gate is proved before any output.
+    /// Runs [`Aramis::verify`] if more than `limit` elements await the MAC
+    /// check (bounds the memory the pending sharings hold), except that it
+    /// leaves the logged AND gates to their proof: that runs when a log
+    /// would pass [`crate::small::AND_BATCH`] (a full batch, the fewest
+    /// rounds) and in full before any output. A wrong gate until then can
+    /// only change which of two values a selection keeps (DReLU stays 0 or
+    /// 1), and nothing computed from it is released before that proof.
     pub fn checkpoint_if_over(&mut self, limit: usize) -> Result<()> {
         if self.pending_elements() > limit {
             self.enter(Step::Output)?;
-            self.verify_inner(None, false, true)?;
+            self.verify_inner(None, false, false)?;
         }
         Ok(())
     }
@@ -784,7 +786,7 @@ impl Aramis {
     ///    redundantly to all: honest runs give 0; on cheating the opening
     ///    reveals at most the 2-adic valuation of `T`;
     /// 5. verdict round.
-    fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool, partial_proofs: bool) -> Result<()> {
+    fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool, prove_ands: bool) -> Result<()> {
         // the two receivers of every masked share opened to both
         // neighbours compare what they got (in the coin's round)
         if let Some(s) = self.sole_openings.take() {
@@ -913,7 +915,9 @@ impl Aramis {
         self.flag(CHK_MAC, opened.ct_eq(&0));
         self.pending.clear();
         // the proofs of the Boolean domain's AND gates (2m + 3 rounds when there are any)
-        self.and_proofs_in_step_of(partial_proofs)?;
+        if prove_ands {
+            self.and_proofs_in_step()?;
+        }
         self.verdict()
     }
 
@@ -936,7 +940,7 @@ impl Aramis {
         if !xs.is_empty() && self.fire_inconsistent() {
             xs.v.a[0] = xs.v.a[0].wrapping_add(1);
         }
-        self.verify_inner(Some(&xs), me == to, false)?;
+        self.verify_inner(Some(&xs), me == to, true)?;
         let e = if me != to { self.fire_lie() } else { 0 };
         let y = self.open_to_raw(to, &xs.v, e, CHK_OUTPUT, true)?;
         self.verdict()?;
