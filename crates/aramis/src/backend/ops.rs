@@ -104,23 +104,36 @@ fn broadcast(x: &MShared, shape: &[usize]) -> AuthShare {
 /// of conv results and ReLU results (a residual addition) pays for one
 /// replicated MAC downstream, not one per operand.
 pub fn add_sub(node: &Node, x: &[&MShared]) -> Result<MShared> {
-    let (l, r) = (broadcast(x[0], &node.shape), broadcast(x[1], &node.shape));
     let sub = !matches!(node.op, Op::Add);
-    let f = |p: &RShare, q: &RShare| if sub { p.sub(q) } else { p.add(q) };
-    let s = if l.mac_is_additive() || r.mac_is_additive() {
-        let g = |p: u128, q: u128| if sub { p.wrapping_sub(q) } else { p.wrapping_add(q) };
-        AuthShare {
-            v: f(&l.v, &r.v),
-            m: RShare {
-                a: l.m.a.iter().zip(&r.m.a).map(|(p, q)| g(*p, *q)).collect(),
-                b: Vec::new(),
-            },
+    let (l, r) = (x[0], x[1]);
+    // where each output element reads an operand (None: the same place);
+    // no broadcast copy of the four components
+    let index = |v: &MShared| (v.shape != node.shape).then(|| layout::broadcast_index(&v.shape, &node.shape));
+    let (il, ir) = (index(l), index(r));
+    let n: usize = node.shape.iter().product();
+    let comb = |p: &[u128], q: &[u128]| -> Vec<u128> {
+        let g = |a: u128, b: u128| if sub { a.wrapping_sub(b) } else { a.wrapping_add(b) };
+        match (&il, &ir) {
+            (None, None) => p.iter().zip(q).map(|(a, b)| g(*a, *b)).collect(),
+            _ => {
+                let at = |c: &[u128], m: &Option<Vec<usize>>, i: usize| match m {
+                    Some(m) => c[m[i]],
+                    None => c[i],
+                };
+                (0..n).map(|i| g(at(p, &il, i), at(q, &ir, i))).collect()
+            }
         }
-    } else {
-        AuthShare {
-            v: f(&l.v, &r.v),
-            m: f(&l.m, &r.m),
-        }
+    };
+    let additive = l.s.mac_is_additive() || r.s.mac_is_additive();
+    let s = AuthShare {
+        v: RShare {
+            a: comb(&l.s.v.a, &r.s.v.a),
+            b: comb(&l.s.v.b, &r.s.v.b),
+        },
+        m: RShare {
+            a: comb(&l.s.m.a, &r.s.m.a),
+            b: if additive { Vec::new() } else { comb(&l.s.m.b, &r.s.m.b) },
+        },
     };
     Ok(mshared(node.shape.clone(), s))
 }
