@@ -85,23 +85,30 @@ pub struct Aramis {
     pub(crate) sole_openings: Option<SoleOpenings>,
 }
 
-/// See [`Aramis::sole_openings`].
+/// See [`Aramis::sole_openings`]: keyed digests of the masked shares
+/// received from each neighbour, `sum_j k_j m_j` over GF(2^64) on the
+/// messages' 8-byte words, each key from the stream this party shares
+/// with the message's other receiver (never known to its sender).
+#[derive(Default)]
 pub(crate) struct SoleOpenings {
-    pub from_next: Sha256,
-    pub from_prev: Sha256,
+    pub from_next: u64,
+    pub from_prev: u64,
 }
 
 impl SoleOpenings {
-    pub(crate) fn new() -> SoleOpenings {
-        let start = || {
-            let mut h = Sha256::new();
-            h.update(b"cryptflow-aramis/v1/sole-openings");
-            h
-        };
-        SoleOpenings {
-            from_next: start(),
-            from_prev: start(),
-        }
+    /// `sum_j k_j m_j` for the 8-byte little-endian words `m_j` of `msg`
+    /// (the last one zero-padded), `keys` one per word. Two different
+    /// messages of one length collide with probability 2^-64 over the keys.
+    pub(crate) fn digest(msg: &[u8], keys: &[u64]) -> u64 {
+        let words: Vec<u64> = msg
+            .chunks(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect();
+        crate::gf64::dot(keys, &words)
     }
 }
 

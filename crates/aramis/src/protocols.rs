@@ -24,7 +24,6 @@ use crate::party::{
 use crate::share::{lift, sx, zip, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
-use sha2::Digest;
 use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
@@ -791,11 +790,9 @@ impl Aramis {
         // neighbours compare what they got (in the coin's round)
         if let Some(s) = self.sole_openings.take() {
             let me = self.id();
-            let (from_next, from_prev): ([u8; 32], [u8; 32]) =
-                (s.from_next.finalize().into(), s.from_prev.finalize().into());
-            self.send(prev(me), from_next.to_vec())?;
-            let theirs = self.recv_hash(next(me))?;
-            self.flag(CHK_OPEN, theirs.ct_eq(&from_prev));
+            self.send(prev(me), s.from_next.to_le_bytes().to_vec())?;
+            let theirs = self.recv(next(me), 8)?;
+            self.flag(CHK_OPEN, theirs.ct_eq(&s.from_prev.to_le_bytes()[..]));
         }
         let r = self.rand_rss(1);
         let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];

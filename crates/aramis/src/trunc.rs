@@ -38,7 +38,6 @@ use crate::party::{Aramis, SoleOpenings, CHK_OPEN};
 use crate::protocols::{decode_width, encode_width, width_len};
 use crate::share::{AuthShare, RShare};
 use cryptflow_net::{next, prev, PartyId};
-use sha2::Digest;
 
 /// `x` entering a truncation must satisfy `|x| < 2^TRUNC_VALUE_BITS`.
 pub const TRUNC_VALUE_BITS: u32 = 36;
@@ -145,11 +144,12 @@ impl Aramis {
     /// receiver, `r_i` its own mask component) to **both** neighbours, so
     /// everyone has `c = f(x, y) + 2^36 + r` (it never wraps, as in
     /// [`Aramis::trunc`]). The two receivers of each `c_i` compare digests
-    /// of everything they got this way at the next checkpoint, and the
+    /// of everything they got this way at the next checkpoint (keyed
+    /// GF(2^64) digests, [`crate::party::SoleOpenings`]), and the
     /// layer's check takes `c - 2^36 - [r]`, the value the truncation
     /// actually used, as the layer's result: a wrong or inconsistent
     /// `c_i` is caught there. 1 round, 20 bytes per output element and
-    /// party (60 in all, against 48 + 30 and 2 rounds), plus a 32-byte
+    /// party (60 in all, against 48 + 30 and 2 rounds), plus an 8-byte
     /// digest per party at the checkpoint. For the cheat hook the copy to
     /// `next` is the layer's message (`Step::Bilinear`) and the copy to
     /// `prev` the truncation's (`Step::Trunc`).
@@ -196,9 +196,13 @@ impl Aramis {
         let len = width_len(n, TRUNC_OPEN_BITS);
         let from_prev = self.recv(prev(me), len)?;
         let from_next = self.recv(next(me), len)?;
-        let s = self.sole_openings.get_or_insert_with(SoleOpenings::new);
-        s.from_prev.update(&from_prev);
-        s.from_next.update(&from_next);
+        // keyed digests: the keys for `prev`'s message from the stream
+        // shared with its other receiver `next`, and the other way round
+        let words = len.div_ceil(8);
+        let (k_prev_msg, k_next_msg) = (self.p.prg_next().gen_u64(words), self.p.prg_prev().gen_u64(words));
+        let s = self.sole_openings.get_or_insert_with(SoleOpenings::default);
+        s.from_prev ^= SoleOpenings::digest(&from_prev, &k_prev_msg);
+        s.from_next ^= SoleOpenings::digest(&from_next, &k_next_msg);
         let (cp, cn) = (
             decode_width(&from_prev, n, TRUNC_OPEN_BITS),
             decode_width(&from_next, n, TRUNC_OPEN_BITS),
