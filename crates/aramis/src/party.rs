@@ -100,14 +100,15 @@ impl SoleOpenings {
     /// (the last one zero-padded), `keys` one per word. Two different
     /// messages of one length collide with probability 2^-64 over the keys.
     pub(crate) fn digest(msg: &[u8], keys: &[u64]) -> u64 {
-        let words: Vec<u64> = msg
-            .chunks(8)
-            .map(|c| {
-                let mut w = [0u8; 8];
-                w[..c.len()].copy_from_slice(c);
-                u64::from_le_bytes(w)
-            })
-            .collect();
+        let full = msg.chunks_exact(8);
+        let tail = full.remainder();
+        let mut words: Vec<u64> = Vec::with_capacity(msg.len().div_ceil(8));
+        words.extend(full.map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+        if !tail.is_empty() {
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
+            words.push(u64::from_le_bytes(w));
+        }
         crate::gf64::dot(keys, &words)
     }
 }
