@@ -10,7 +10,8 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cryptflow-test-{}-{name}", std::process::id()));
+    // (in the target directory, replaced by the next run: nothing piles up in /tmp)
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cryptflow-test-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("tmp dir");
     d

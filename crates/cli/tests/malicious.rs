@@ -20,7 +20,8 @@ fn cryptflow(args: &[&str]) -> Output {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cryptflow-mal-{}", std::process::id()));
+    // (in the target directory, overwritten by the next run: nothing piles up in /tmp)
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cryptflow-mal");
     std::fs::create_dir_all(&d).expect("tmp");
     d.join(name)
 }

@@ -21,7 +21,7 @@ fn run_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn secure_run_matches_fixed_point() {
-    let dir = std::env::temp_dir().join(format!("cryptflow-secure-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cryptflow-secure");
     std::fs::create_dir_all(&dir).expect("tmp");
     let m = fixture("digits/digits.onnx");
     let x = fixture("digits/x_test.npy");
@@ -73,7 +73,7 @@ fn demo_reports_equal_secure_and_float_accuracy() {
 
 #[test]
 fn bench_reports_layers_totals_checks_and_a_chart() {
-    let dir = std::env::temp_dir().join(format!("cryptflow-bench-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cryptflow-bench");
     std::fs::create_dir_all(&dir).expect("tmp");
     let chart = dir.join("chart.svg");
     let m = fixture("digits/digits.onnx");
