@@ -313,9 +313,12 @@ mod tests {
     #[test]
     fn dot_w_is_the_wrapping_inner_product_at_every_length() {
         let mut r = rng(11);
-        for n in 0..12 {
-            let x: Vec<u128> = (0..n).map(|_| r()).collect();
-            let w: Vec<u64> = (0..n + 1).map(|_| r() as u64).collect();
+        // around the four running sums, long, and with all-ones entries
+        for n in (0..12).chain([15, 16, 17, 8192, 20000]) {
+            let x: Vec<u128> = (0..n).map(|i| if i % 3 == 0 { u128::MAX } else { r() }).collect();
+            let w: Vec<u64> = (0..n + 1)
+                .map(|i| if i % 5 == 0 { u64::MAX } else { r() as u64 })
+                .collect();
             let want = x
                 .iter()
                 .zip(&w)
