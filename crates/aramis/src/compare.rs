@@ -150,11 +150,19 @@ impl DaBitClaim {
         coin_blocks(g, n, rho, |start, end, s| {
             add(&mut w.a[0], dot_w(&z1.a[start..end], s));
             add(&mut w.b[0], dot_w(&z1.b[start..end], s));
+            if !(s1a || s1b) {
+                // (this party holds no component of S_1: its terms are 0)
+                return;
+            }
+            let m0 = &self.m0;
             for (k, &sk) in s.iter().enumerate() {
                 let e = start + k;
-                // y = S_1: bits
-                let (ya, yb) = ((s1a as u64 & bit(own, e)) as u128, (s1b as u64 & bit(nxt, e)) as u128);
-                add(uv, term(&self.m0, e, ya, yb).wrapping_mul(sk as u128));
+                // y = S_1, bits: the term selects instead of multiplying,
+                // (y_a ? m_a + m_b : 0) + (y_b ? m_a : 0)
+                let ya = ((s1a as u64 & bit(own, e)) as u128).wrapping_neg();
+                let yb = ((s1b as u64 & bit(nxt, e)) as u128).wrapping_neg();
+                let t = (m0.a[e].wrapping_add(m0.b[e]) & ya).wrapping_add(m0.a[e] & yb);
+                add(uv, t.wrapping_mul(sk as u128));
             }
         });
         // y = u = S_0 + S_1 - 2 z1 (S_0 and S_1 never both use the same bit)
