@@ -5,7 +5,8 @@
 //! MODEL is `resnet50`, `densenet121`, `squeezenet`, `cifar` (built into
 //! `models-cache/` by `tools/make_imagenet_models.py` on first use, compiled
 //! once into `models-cache/NAME.compiled/`), or any model file or compiled
-//! directory.
+//! directory. `--overhead N` instead alternates N in-process runs of both
+//! backends and reports the per-pair time ratios and their medians.
 
 use crate::model::{self, load_or_compile, CompileOptions, ScaleChoice};
 use crate::CliError;
@@ -60,15 +61,17 @@ struct Row {
     rounds: u64,
 }
 
-pub fn run(
-    model_arg: &str,
-    json: bool,
-    chart: Option<PathBuf>,
-    scale: ScaleChoice,
-    protocol: crate::secure::Protocol,
-    per_party: bool,
-) -> Result<(), CliError> {
-    let t_all = Instant::now();
+/// A model ready to benchmark: compiled (cached for the named ones), with
+/// its input.
+struct Prepared {
+    compiled: model::Compiled,
+    x: Tensor<f32>,
+    label: String,
+    path: PathBuf,
+    cache_dir: Option<PathBuf>,
+}
+
+fn prepare(model_arg: &str, scale: ScaleChoice) -> Result<Prepared, CliError> {
     let (path, input_path, cache_dir, label) = match known(model_arg) {
         Some(stem) => {
             let onnx = PathBuf::from(CACHE).join(format!("{stem}.onnx"));
@@ -97,12 +100,10 @@ pub fn run(
         }
         None => load_or_compile(&path, &opts)?,
     };
-    let program = &compiled.program;
-    let weights = compiled
-        .weights
-        .as_ref()
-        .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))?;
-    let g = &program.graph;
+    if compiled.weights.is_none() {
+        return Err(CliError::Usage("the benchmark needs the weights (weights.bin)".into()));
+    }
+    let g = &compiled.program.graph;
     let in_shape = g
         .input_ids()
         .first()
@@ -112,6 +113,37 @@ pub fn run(
         Some(p) if p.exists() => npy::read(p)?,
         _ => generated_inputs(&in_shape, in_shape[0]),
     };
+    Ok(Prepared {
+        compiled,
+        x,
+        label,
+        path,
+        cache_dir,
+    })
+}
+
+pub fn run(
+    model_arg: &str,
+    json: bool,
+    chart: Option<PathBuf>,
+    scale: ScaleChoice,
+    protocol: crate::secure::Protocol,
+    per_party: bool,
+) -> Result<(), CliError> {
+    let t_all = Instant::now();
+    let Prepared {
+        compiled,
+        x,
+        label,
+        path,
+        cache_dir,
+    } = prepare(model_arg, scale)?;
+    let program = &compiled.program;
+    let weights = compiled
+        .weights
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))?;
+    let g = &program.graph;
     let yf = run_batched(&mut FloatBackend::default(), g, Some(weights), &x, &mut |_| {})?;
     let yx = run_batched(&mut FixedBackend::new(program.scale), g, Some(weights), &x, &mut |_| {})?;
     let run = crate::secure::run_loopback(program, weights, &x, json, protocol, None)?;
@@ -299,6 +331,90 @@ pub fn run(
     );
     println!("  chart: {}", chart_path.display());
     Ok(())
+}
+
+/// `cryptflow bench MODEL --overhead N`: `N` alternating in-process runs
+/// of `3pc` and `3pc-malicious` on one compiled model and input, each
+/// pair's time ratio and the medians (the machine's slow and fast phases
+/// move single runs; a pair shares its phase).
+pub fn overhead(model_arg: &str, json: bool, scale: ScaleChoice, pairs: usize) -> Result<(), CliError> {
+    use crate::secure::Protocol;
+    if pairs == 0 {
+        return Err(CliError::Usage("--overhead needs at least one pair of runs".into()));
+    }
+    let p = prepare(model_arg, scale)?;
+    let program = &p.compiled.program;
+    let weights = p
+        .compiled
+        .weights
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))?;
+    // (wall seconds, protocol seconds) of each pair's `3pc` and malicious runs
+    type Pair = [(f64, f64); 2];
+    let mut runs: Vec<Pair> = Vec::with_capacity(pairs);
+    let mut agree = true;
+    for i in 0..pairs {
+        let mut pair = [(0.0, 0.0); 2];
+        let mut top1 = Vec::new();
+        for (slot, protocol) in [Protocol::SemiHonest, Protocol::Malicious].into_iter().enumerate() {
+            let r = crate::secure::run_loopback(program, weights, &p.x, true, protocol, None)?;
+            pair[slot] = (r.seconds + r.setup_seconds, r.seconds);
+            top1.push(argmax_rows(&r.output));
+        }
+        agree &= top1[0] == top1[1];
+        if !json {
+            eprintln!(
+                "  pair {}/{pairs}: 3pc {:.3} s, 3pc-malicious {:.3} s, ratio {:.2}x",
+                i + 1,
+                pair[0].0,
+                pair[1].0,
+                pair[1].0 / pair[0].0
+            );
+        }
+        runs.push(pair);
+    }
+    let med = |f: &dyn Fn(&Pair) -> f64| median(runs.iter().map(f).collect());
+    let (semi, mal) = (med(&|r| r[0].0), med(&|r| r[1].0));
+    let (semi_p, mal_p) = (med(&|r| r[0].1), med(&|r| r[1].1));
+    let ratio = med(&|r| r[1].0 / r[0].0);
+    let ratio_p = med(&|r| r[1].1 / r[0].1);
+    if json {
+        let v = serde_json::json!({
+            "model": p.label,
+            "pairs": runs.iter().map(|r| serde_json::json!({
+                "3pc_seconds": r[0].0, "3pc_protocol_seconds": r[0].1,
+                "3pc_malicious_seconds": r[1].0, "3pc_malicious_protocol_seconds": r[1].1,
+            })).collect::<Vec<_>>(),
+            "median_3pc_seconds": semi,
+            "median_3pc_malicious_seconds": mal,
+            "median_ratio": ratio,
+            "median_3pc_protocol_seconds": semi_p,
+            "median_3pc_malicious_protocol_seconds": mal_p,
+            "median_protocol_ratio": ratio_p,
+            "same_top1": agree,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "cryptflow bench {} --overhead {pairs}: median 3pc {semi:.3} s, 3pc-malicious {mal:.3} s; median pair ratio {ratio:.2}x \
+         (protocol alone: {semi_p:.3} s, {mal_p:.3} s, {ratio_p:.2}x); same top-1: {agree}",
+        p.label
+    );
+    Ok(())
+}
+
+/// The median (the mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn sanitize(s: &str) -> String {

@@ -129,6 +129,11 @@ enum Cmd {
         /// measures per-party peak memory); report the in-process peak only.
         #[arg(long)]
         in_process_only: bool,
+        /// Instead of one run: N alternating in-process runs of `3pc` and
+        /// `3pc-malicious`, each pair's time ratio and the medians (the
+        /// malicious overhead; --backend is ignored).
+        #[arg(long, value_name = "N")]
+        overhead: Option<usize>,
     },
     /// Compile a model (ONNX, TF frozen graph, SavedModel, Keras) into DIR/program.json (public) and DIR/weights.bin (secret).
     Compile {
@@ -230,7 +235,11 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             scale,
             backend,
             in_process_only,
-        } => bench::run(&model, json, chart, scale, backend, !in_process_only),
+            overhead,
+        } => match overhead {
+            Some(pairs) => bench::overhead(&model, json, scale, pairs),
+            None => bench::run(&model, json, chart, scale, backend, !in_process_only),
+        },
         Cmd::Compile {
             model,
             output,

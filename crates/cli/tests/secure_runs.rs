@@ -114,3 +114,39 @@ fn bench_reports_layers_totals_checks_and_a_chart() {
     assert!(v["peak_rss_in_process_bytes"].as_u64().unwrap_or(0) > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_overhead_alternates_both_backends_and_reports_medians() {
+    let m = fixture("digits/digits.onnx");
+    let m = m.to_str().expect("utf-8");
+    let v = run_json(&["bench", m, "--overhead", "2", "--json"]);
+    let pairs = v["pairs"].as_array().expect("pairs");
+    assert_eq!(pairs.len(), 2, "{v}");
+    for p in pairs {
+        for key in ["3pc_seconds", "3pc_malicious_seconds", "3pc_protocol_seconds"] {
+            assert!(p[key].as_f64().unwrap_or(0.0) > 0.0, "{key}: {v}");
+        }
+    }
+    // the median of two is their mean
+    let mean = |k: &str| pairs.iter().map(|p| p[k].as_f64().unwrap_or(0.0)).sum::<f64>() / 2.0;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    assert!(
+        close(v["median_3pc_seconds"].as_f64().unwrap_or(-1.0), mean("3pc_seconds")),
+        "{v}"
+    );
+    assert!(
+        close(
+            v["median_3pc_malicious_seconds"].as_f64().unwrap_or(-1.0),
+            mean("3pc_malicious_seconds")
+        ),
+        "{v}"
+    );
+    assert_eq!(v["same_top1"], true, "{v}");
+    // zero pairs: a usage error
+    let out = Command::new(env!("CARGO_BIN_EXE_cryptflow"))
+        .args(["bench", m, "--overhead", "0"])
+        .output()
+        .expect("run cryptflow");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least one pair"));
+}
