@@ -123,14 +123,25 @@ pub fn broadcast_to<T: Copy>(x: &Tensor<T>, out_shape: &[usize]) -> Tensor<T> {
 /// Element-wise `f(a, b)` with numpy broadcasting.
 pub fn zip_broadcast<A: Copy, B: Copy, U>(a: &Tensor<A>, b: &Tensor<B>, f: impl Fn(A, B) -> U) -> Result<Tensor<U>> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
-    if a.shape == shape && b.shape == shape {
-        let data = a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect();
-        return Ok(Tensor { shape, data });
-    }
-    let ia = broadcast_index(&a.shape, &shape);
-    let ib = broadcast_index(&b.shape, &shape);
-    let data = ia.into_iter().zip(ib).map(|(i, j)| f(a.data[i], b.data[j])).collect();
+    let data = zip_broadcast_data((&a.data, &a.shape), (&b.data, &b.shape), &shape, f);
     Ok(Tensor { shape, data })
+}
+
+/// [`zip_broadcast`] on raw data with their shapes, into `shape` (the two
+/// shapes' broadcast, which the caller has): one zipped pass when no
+/// operand is broadcast.
+pub fn zip_broadcast_data<A: Copy, B: Copy, U>(
+    (a, a_shape): (&[A], &[usize]),
+    (b, b_shape): (&[B], &[usize]),
+    shape: &[usize],
+    f: impl Fn(A, B) -> U,
+) -> Vec<U> {
+    if a_shape == shape && b_shape == shape {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let ia = broadcast_index(a_shape, shape);
+    let ib = broadcast_index(b_shape, shape);
+    ia.into_iter().zip(ib).map(|(i, j)| f(a[i], b[j])).collect()
 }
 
 /// Geometry of one convolution, computed once and shared by all backends.

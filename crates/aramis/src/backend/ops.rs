@@ -106,23 +106,10 @@ fn broadcast(x: &MShared, shape: &[usize]) -> AuthShare {
 pub fn add_sub(node: &Node, x: &[&MShared]) -> Result<MShared> {
     let sub = !matches!(node.op, Op::Add);
     let (l, r) = (x[0], x[1]);
-    // where each output element reads an operand (None: the same place);
-    // no broadcast copy of the four components
-    let index = |v: &MShared| (v.shape != node.shape).then(|| layout::broadcast_index(&v.shape, &node.shape));
-    let (il, ir) = (index(l), index(r));
-    let n: usize = node.shape.iter().product();
+    // each component through the broadcast index: no broadcast copies
     let comb = |p: &[u128], q: &[u128]| -> Vec<u128> {
         let g = |a: u128, b: u128| if sub { a.wrapping_sub(b) } else { a.wrapping_add(b) };
-        match (&il, &ir) {
-            (None, None) => p.iter().zip(q).map(|(a, b)| g(*a, *b)).collect(),
-            _ => {
-                let at = |c: &[u128], m: &Option<Vec<usize>>, i: usize| match m {
-                    Some(m) => c[m[i]],
-                    None => c[i],
-                };
-                (0..n).map(|i| g(at(p, &il, i), at(q, &ir, i))).collect()
-            }
-        }
+        layout::zip_broadcast_data((p, &l.shape), (q, &r.shape), &node.shape, g)
     };
     let additive = l.s.mac_is_additive() || r.s.mac_is_additive();
     let s = AuthShare {
