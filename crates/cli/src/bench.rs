@@ -13,6 +13,7 @@ use crate::CliError;
 use cryptflow_exec::calibrate::{argmax_rows, generated_inputs};
 use cryptflow_exec::executor::run_batched;
 use cryptflow_exec::{FixedBackend, FloatBackend};
+use cryptflow_ir::program::Weights;
 use cryptflow_ir::{npy, Op, Tensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,15 @@ struct Prepared {
     cache_dir: Option<PathBuf>,
 }
 
+impl Prepared {
+    /// The weights the secure runs share (a compiled directory may lack them).
+    fn weights_of(c: &model::Compiled) -> Result<&Weights, CliError> {
+        c.weights
+            .as_ref()
+            .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))
+    }
+}
+
 fn prepare(model_arg: &str, scale: ScaleChoice) -> Result<Prepared, CliError> {
     let (path, input_path, cache_dir, label) = match known(model_arg) {
         Some(stem) => {
@@ -100,9 +110,8 @@ fn prepare(model_arg: &str, scale: ScaleChoice) -> Result<Prepared, CliError> {
         }
         None => load_or_compile(&path, &opts)?,
     };
-    if compiled.weights.is_none() {
-        return Err(CliError::Usage("the benchmark needs the weights (weights.bin)".into()));
-    }
+    // (fails here, before any run, without the weights)
+    Prepared::weights_of(&compiled)?;
     let g = &compiled.program.graph;
     let in_shape = g
         .input_ids()
@@ -139,10 +148,7 @@ pub fn run(
         cache_dir,
     } = prepare(model_arg, scale)?;
     let program = &compiled.program;
-    let weights = compiled
-        .weights
-        .as_ref()
-        .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))?;
+    let weights = Prepared::weights_of(&compiled)?;
     let g = &program.graph;
     let yf = run_batched(&mut FloatBackend::default(), g, Some(weights), &x, &mut |_| {})?;
     let yx = run_batched(&mut FixedBackend::new(program.scale), g, Some(weights), &x, &mut |_| {})?;
@@ -344,11 +350,7 @@ pub fn overhead(model_arg: &str, json: bool, scale: ScaleChoice, pairs: usize) -
     }
     let p = prepare(model_arg, scale)?;
     let program = &p.compiled.program;
-    let weights = p
-        .compiled
-        .weights
-        .as_ref()
-        .ok_or_else(|| CliError::Usage("the benchmark needs the weights (weights.bin)".into()))?;
+    let weights = Prepared::weights_of(&p.compiled)?;
     // (wall seconds, protocol seconds) of each pair's `3pc` and malicious runs
     type Pair = [(f64, f64); 2];
     let mut runs: Vec<Pair> = Vec::with_capacity(pairs);
