@@ -288,11 +288,12 @@ impl Aramis {
         let z2 = self.reshare_without(0, n, local, e)?;
         // b = u + S_2 - 2 z2, in place over u
         let (sa_on, sb_on) = (id == 2, id == 1);
+        let (ua, ub): (&mut Vec<u128>, &mut Vec<u128>) = (&mut u.a, &mut u.b);
         for e in 0..n {
-            u.a[e] = u.a[e]
+            ua[e] = ua[e]
                 .wrapping_add(if_bit(&own, e, sa_on as u128))
                 .wrapping_sub(z2.a[e].wrapping_mul(2));
-            u.b[e] = u.b[e]
+            ub[e] = ub[e]
                 .wrapping_add(if_bit(&next_bits, e, sb_on as u128))
                 .wrapping_sub(z2.b[e].wrapping_mul(2));
         }
@@ -425,8 +426,8 @@ impl Aramis {
                 .collect()
         };
         Ok(RShare {
-            a: side(&d_big.a, id == 0),
-            b: side(&d_big.b, id == 2),
+            a: side(&d_big.a, id == 0).into(),
+            b: side(&d_big.b, id == 2).into(),
         })
     }
 

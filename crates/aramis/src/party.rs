@@ -200,7 +200,10 @@ impl Aramis {
         let b = p.prg_next().gen_u128(1);
         Aramis {
             p,
-            alpha: RShare { a, b },
+            alpha: RShare {
+                a: a.into(),
+                b: b.into(),
+            },
             pending: Vec::new(),
             layers: Vec::new(),
             dabit_claims: Vec::new(),
@@ -330,7 +333,10 @@ impl Aramis {
     pub(crate) fn rand_rss(&mut self, n: usize) -> RShare {
         let a = self.p.prg_prev().gen_u128(n);
         let b = self.p.prg_next().gen_u128(n);
-        RShare { a, b }
+        RShare {
+            a: a.into(),
+            b: b.into(),
+        }
     }
 
     /// Adds an additive zero sharing `F(k_i) - F(k_{i+1})` to `z` in place.
@@ -410,7 +416,10 @@ impl Aramis {
         self.tick();
         self.send(prev(me), msg)?;
         let b = self.recv_u128s(next(me), z.len())?;
-        Ok(RShare { a: z, b })
+        Ok(RShare {
+            a: z.into(),
+            b: b.into(),
+        })
     }
 
     /// A replicated sharing of `t`, given local 3-out-of-3 shares that are
@@ -474,9 +483,15 @@ impl Aramis {
                 let mut c = self.recv_u128s(other, r.len())?;
                 c.iter_mut().zip(&sent).for_each(|(v, m)| *v = v.wrapping_add(*m));
                 Ok(if first {
-                    RShare { a: r, b: c }
+                    RShare {
+                        a: r.into(),
+                        b: c.into(),
+                    }
                 } else {
-                    RShare { a: c, b: r }
+                    RShare {
+                        a: c.into(),
+                        b: r.into(),
+                    }
                 })
             }
         }

@@ -171,26 +171,27 @@ impl Aramis {
         let additive = x.mac_is_additive();
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
         let (on_a, on_b) = (self.id() == 0, self.id() == 2);
-        let mut out = AuthShare {
-            v: RShare {
-                a: Vec::with_capacity(n),
-                b: Vec::with_capacity(n),
-            },
-            m: RShare {
-                a: Vec::with_capacity(n),
-                b: Vec::with_capacity(if additive { 0 } else { n }),
-            },
-        };
+        let (mut va, mut vb, mut ma) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut mb = Vec::with_capacity(if additive { 0 } else { n });
         for (j, c) in c.take(n).enumerate() {
             let keep = |on: bool| if on { c } else { 0 };
-            out.v.a.push(keep(on_a).wrapping_sub(x.v.a[j]));
-            out.v.b.push(keep(on_b).wrapping_sub(x.v.b[j]));
-            out.m.a.push(c.wrapping_mul(aa).wrapping_sub(x.m.a[j]));
+            va.push(keep(on_a).wrapping_sub(x.v.a[j]));
+            vb.push(keep(on_b).wrapping_sub(x.v.b[j]));
+            ma.push(c.wrapping_mul(aa).wrapping_sub(x.m.a[j]));
             if !additive {
-                out.m.b.push(c.wrapping_mul(ab).wrapping_sub(x.m.b[j]));
+                mb.push(c.wrapping_mul(ab).wrapping_sub(x.m.b[j]));
             }
         }
-        out
+        AuthShare {
+            v: RShare {
+                a: va.into(),
+                b: vb.into(),
+            },
+            m: RShare {
+                a: ma.into(),
+                b: mb.into(),
+            },
+        }
     }
 
     /// `x + c` element-wise for public `c` (local). Panics if the lengths differ.
@@ -258,7 +259,10 @@ impl Aramis {
             });
             self.send_u128s(r1, &c2)?;
             self.send_u128s(r2, second.as_ref().unwrap_or(&c2))?;
-            RShare { a: c0, b: c1 }
+            RShare {
+                a: c0.into(),
+                b: c1.into(),
+            }
         } else {
             let own = if me == r1 {
                 self.p.prg_prev().gen_u128(n)
@@ -284,9 +288,15 @@ impl Aramis {
             let theirs = self.recv_hash(other)?;
             self.flag(CHK_INPUT, Aramis::ct_eq_hash(&mine, &theirs));
             if me == r1 {
-                RShare { a: own, b: c2 }
+                RShare {
+                    a: own.into(),
+                    b: c2.into(),
+                }
             } else {
-                RShare { a: c2, b: own }
+                RShare {
+                    a: c2.into(),
+                    b: own.into(),
+                }
             }
         };
         let mut z = self.alpha_local(&v);
@@ -341,15 +351,24 @@ impl Aramis {
             // owner's input consistently, which no protocol can detect.
             self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
             fire(self, &mut d);
-            Ok(RShare { a: c, b: d })
+            Ok(RShare {
+                a: c.into(),
+                b: d.into(),
+            })
         } else if me == prev(owner) {
             let mut c = self.p.prg_next().gen_u128(n);
             fire(self, &mut c);
-            Ok(RShare { a: vec![0; n], b: c })
+            Ok(RShare {
+                a: vec![0; n].into(),
+                b: c.into(),
+            })
         } else {
             let mut d = self.recv_u128s(owner, n)?;
             fire(self, &mut d);
-            Ok(RShare { a: d, b: vec![0; n] })
+            Ok(RShare {
+                a: d.into(),
+                b: vec![0; n].into(),
+            })
         }
     }
 
@@ -421,8 +440,8 @@ impl Aramis {
         self.add_zero_share(&mut z);
         let mut v = self.reshare(z, n)?;
         let m = RShare {
-            a: v.a.split_off(n),
-            b: v.b.split_off(n),
+            a: v.a.split_off(n).into(),
+            b: v.b.split_off(n).into(),
         };
         let out = AuthShare { v, m };
         let r = f(&out);
@@ -452,7 +471,10 @@ impl Aramis {
         }
         let out = AuthShare {
             v,
-            m: RShare { a: m, b: Vec::new() },
+            m: RShare {
+                a: m.into(),
+                b: Vec::new().into(),
+            },
         };
         self.pending.push(out.clone());
         Ok(out)
@@ -467,7 +489,7 @@ impl Aramis {
             return Ok(x.clone());
         }
         self.enter(Step::Select)?;
-        let mut z = x.m.a.clone();
+        let mut z = x.m.a.to_vec();
         self.add_zero_share(&mut z);
         let m = self.reshare(z, 0)?;
         let out = AuthShare { v: x.v.clone(), m };

@@ -18,14 +18,83 @@
 
 use crate::error::{AramisError, Result};
 use cryptflow_net::PartyId;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+/// One component of a sharing: a vector held by reference count, so that a
+/// sharing kept both by its caller and by the pending check (or by a layer
+/// claim, or as another op's operand) is one buffer, not a copy per holder.
+/// Writing through it copies the buffer first if it is shared
+/// (`Arc::make_mut`), so a writer never changes another holder's data.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Comp(Arc<Vec<u128>>);
+
+impl Comp {
+    /// The vector, copied only if another holder shares it.
+    pub fn into_vec(self) -> Vec<u128> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl Deref for Comp {
+    type Target = Vec<u128>;
+    #[inline(always)]
+    fn deref(&self) -> &Vec<u128> {
+        &self.0
+    }
+}
+
+impl DerefMut for Comp {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Vec<u128> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Vec<u128>> for Comp {
+    fn from(v: Vec<u128>) -> Comp {
+        Comp(Arc::new(v))
+    }
+}
+
+impl FromIterator<u128> for Comp {
+    fn from_iter<I: IntoIterator<Item = u128>>(it: I) -> Comp {
+        Comp(Arc::new(it.into_iter().collect()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Comp {
+    type Item = &'a u128;
+    type IntoIter = std::slice::Iter<'a, u128>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl zeroize::Zeroize for Comp {
+    /// Zeroes the buffer if this is its only holder; otherwise drops this
+    /// reference (the last holder's zeroize clears it).
+    fn zeroize(&mut self) {
+        match Arc::get_mut(&mut self.0) {
+            Some(v) => v.zeroize(),
+            None => *self = Comp::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Comp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Comp(len={})", self.0.len())
+    }
+}
 
 /// One party's replicated share of a vector over Z_2^128.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct RShare {
     /// Component `x_i`.
-    pub a: Vec<u128>,
+    pub a: Comp,
     /// Component `x_{i+1}`.
-    pub b: Vec<u128>,
+    pub b: Comp,
 }
 
 impl std::fmt::Debug for RShare {
@@ -61,8 +130,8 @@ impl RShare {
 
     pub fn zeros(n: usize) -> RShare {
         RShare {
-            a: vec![0; n],
-            b: vec![0; n],
+            a: vec![0; n].into(),
+            b: vec![0; n].into(),
         }
     }
 
@@ -70,8 +139,8 @@ impl RShare {
     pub fn from_public(id: PartyId, c: &[u128]) -> RShare {
         let mut r = RShare::zeros(c.len());
         match id {
-            0 => r.a = c.to_vec(),
-            2 => r.b = c.to_vec(),
+            0 => r.a = c.to_vec().into(),
+            2 => r.b = c.to_vec().into(),
             _ => {}
         }
         r
@@ -79,15 +148,15 @@ impl RShare {
 
     pub fn add(&self, o: &RShare) -> RShare {
         RShare {
-            a: zip(&self.a, &o.a, u128::wrapping_add),
-            b: zip(&self.b, &o.b, u128::wrapping_add),
+            a: zip(&self.a, &o.a, u128::wrapping_add).into(),
+            b: zip(&self.b, &o.b, u128::wrapping_add).into(),
         }
     }
 
     pub fn sub(&self, o: &RShare) -> RShare {
         RShare {
-            a: zip(&self.a, &o.a, u128::wrapping_sub),
-            b: zip(&self.b, &o.b, u128::wrapping_sub),
+            a: zip(&self.a, &o.a, u128::wrapping_sub).into(),
+            b: zip(&self.b, &o.b, u128::wrapping_sub).into(),
         }
     }
 
@@ -107,15 +176,15 @@ impl RShare {
 
     pub fn mul_public(&self, c: &[u128]) -> RShare {
         RShare {
-            a: zip(&self.a, c, u128::wrapping_mul),
-            b: zip(&self.b, c, u128::wrapping_mul),
+            a: zip(&self.a, c, u128::wrapping_mul).into(),
+            b: zip(&self.b, c, u128::wrapping_mul).into(),
         }
     }
 
     pub fn slice(&self, r: std::ops::Range<usize>) -> RShare {
         RShare {
-            a: self.a[r.clone()].to_vec(),
-            b: self.b[r].to_vec(),
+            a: self.a[r.clone()].to_vec().into(),
+            b: self.b[r].to_vec().into(),
         }
     }
 
@@ -127,16 +196,16 @@ impl RShare {
             out
         };
         RShare {
-            a: cat(|x| &x.a),
-            b: cat(|x| &x.b),
+            a: cat(|x| &x.a).into(),
+            b: cat(|x| &x.b).into(),
         }
     }
 
     /// Applies the same public linear map to both components.
     pub fn map(&self, f: impl Fn(&[u128]) -> Vec<u128>) -> RShare {
         RShare {
-            a: f(&self.a),
-            b: f(&self.b),
+            a: f(&self.a).into(),
+            b: f(&self.b).into(),
         }
     }
 
@@ -226,12 +295,12 @@ impl AuthShare {
         let cut = |v: &mut Vec<u128>| if v.is_empty() { Vec::new() } else { v.split_off(at) };
         AuthShare {
             v: RShare {
-                a: cut(&mut self.v.a),
-                b: cut(&mut self.v.b),
+                a: cut(&mut self.v.a).into(),
+                b: cut(&mut self.v.b).into(),
             },
             m: RShare {
-                a: cut(&mut self.m.a),
-                b: cut(&mut self.m.b),
+                a: cut(&mut self.m.a).into(),
+                b: cut(&mut self.m.b).into(),
             },
         }
     }
@@ -279,5 +348,44 @@ impl AuthShare {
             return Err(AramisError::Shape(format!("{what}: value and MAC differ in length")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroize;
+
+    #[test]
+    fn a_clone_shares_the_buffer_until_one_holder_writes() {
+        let x = RShare {
+            a: vec![1, 2, 3].into(),
+            b: vec![4, 5, 6].into(),
+        };
+        let mut y = x.clone();
+        assert!(std::ptr::eq(x.a.as_ptr(), y.a.as_ptr()), "a clone is not a copy");
+        y.a[0] = 9;
+        assert_eq!((x.a[0], y.a[0]), (1, 9), "a write never reaches the other holder");
+        assert!(!std::ptr::eq(x.a.as_ptr(), y.a.as_ptr()));
+        assert!(
+            std::ptr::eq(x.b.as_ptr(), y.b.as_ptr()),
+            "the unwritten component stays shared"
+        );
+        let p = y.a.as_ptr();
+        y.a[1] = 7;
+        assert_eq!(p, y.a.as_ptr(), "a sole holder writes in place");
+        assert_eq!(y.a.clone().into_vec(), vec![9, 7, 3]);
+    }
+
+    #[test]
+    fn zeroize_clears_a_sole_buffer_and_drops_a_shared_one() {
+        let mut k: Comp = vec![7u128; 4].into();
+        let other = k.clone();
+        k.zeroize();
+        assert!(k.is_empty());
+        assert_eq!(*other, vec![7u128; 4], "the other holder keeps its data");
+        let mut k: Comp = vec![7u128; 4].into();
+        k.zeroize();
+        assert!(k.iter().all(|&v| v == 0));
     }
 }

@@ -118,7 +118,10 @@ impl Aramis {
             }
             AuthShare {
                 v: rhi,
-                m: RShare { a: m, b: Vec::new() },
+                m: RShare {
+                    a: m.into(),
+                    b: Vec::new().into(),
+                },
             }
         } else {
             self.authenticate(rhi)?

@@ -31,21 +31,21 @@ fn on_components(x: &MShared, f: impl Fn(&Tensor<u128>) -> Tensor<u128>) -> MSha
     let shape = va.shape;
     let m = if x.s.mac_is_additive() {
         RShare {
-            a: apply(&x.s.m.a).data,
-            b: Vec::new(),
+            a: apply(&x.s.m.a).data.into(),
+            b: Vec::new().into(),
         }
     } else if x.has_mac() {
         RShare {
-            a: apply(&x.s.m.a).data,
-            b: apply(&x.s.m.b).data,
+            a: apply(&x.s.m.a).data.into(),
+            b: apply(&x.s.m.b).data.into(),
         }
     } else {
         RShare::default()
     };
     let s = AuthShare {
         v: RShare {
-            a: va.data,
-            b: apply(&x.s.v.b).data,
+            a: va.data.into(),
+            b: apply(&x.s.v.b).data.into(),
         },
         m,
     };
@@ -114,12 +114,16 @@ pub fn add_sub(node: &Node, x: &[&MShared]) -> Result<MShared> {
     let additive = l.s.mac_is_additive() || r.s.mac_is_additive();
     let s = AuthShare {
         v: RShare {
-            a: comb(&l.s.v.a, &r.s.v.a),
-            b: comb(&l.s.v.b, &r.s.v.b),
+            a: comb(&l.s.v.a, &r.s.v.a).into(),
+            b: comb(&l.s.v.b, &r.s.v.b).into(),
         },
         m: RShare {
-            a: comb(&l.s.m.a, &r.s.m.a),
-            b: if additive { Vec::new() } else { comb(&l.s.m.b, &r.s.m.b) },
+            a: comb(&l.s.m.a, &r.s.m.a).into(),
+            b: if additive {
+                Vec::new().into()
+            } else {
+                comb(&l.s.m.b, &r.s.m.b).into()
+            },
         },
     };
     Ok(mshared(node.shape.clone(), s))
@@ -313,12 +317,16 @@ pub fn movement(b: &mut MaliciousBackend, node: &Node, x: &[&MShared]) -> Result
             let additive = x.iter().any(|v| v.s.mac_is_additive());
             let s = AuthShare {
                 v: RShare {
-                    a: comp(|s| &s.v.a),
-                    b: comp(|s| &s.v.b),
+                    a: comp(|s| &s.v.a).into(),
+                    b: comp(|s| &s.v.b).into(),
                 },
                 m: RShare {
-                    a: comp(|s| &s.m.a),
-                    b: if additive { Vec::new() } else { comp(|s| &s.m.b) },
+                    a: comp(|s| &s.m.a).into(),
+                    b: if additive {
+                        Vec::new().into()
+                    } else {
+                        comp(|s| &s.m.b).into()
+                    },
                 },
             };
             Ok(mshared(node.shape.clone(), s))
