@@ -58,7 +58,7 @@
 //! eq weights per pattern and block of 4096 bytes, then weighs the 256
 //! buckets (well under one multiplication per gate).
 
-use crate::gf64;
+use crate::{gf64, scratch};
 use cryptflow_mpc::Prg;
 use subtle::{Choice, ConstantTimeEq};
 
@@ -137,6 +137,15 @@ pub(crate) struct Prover {
     v: Vec<u64>,
 }
 
+impl Drop for Prover {
+    /// The tables go back for the next proof on this thread (`scratch`).
+    fn drop(&mut self) {
+        for t in [&mut self.w, &mut self.u, &mut self.v, &mut self.buckets] {
+            scratch::give(std::mem::take(t));
+        }
+    }
+}
+
 impl Prover {
     pub(crate) fn new(ubits: Vec<u64>, vbits: Vec<u64>, n: usize, u_pad: u64, v_pad: u64, tau: Vec<u64>) -> Prover {
         let m = (2 * n).trailing_zeros() as usize;
@@ -147,7 +156,7 @@ impl Prover {
         pad_u[7] = u_pad;
         pad_v[7] = v_pad;
         let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
-        let mut buckets = vec![0u64; PATTERNS * PATTERNS];
+        let mut buckets = scratch::zeroed(PATTERNS * PATTERNS);
         // eight blocks per word; both halves of the tables use the same weights
         for (i, (&uw, &vw)) in ubits.iter().zip(&vbits).enumerate() {
             let ws = &ehi[(8 * i) % ehi.len()..][..8];
@@ -269,7 +278,7 @@ impl Prover {
     fn folded_virtual_table(&self, bits: &[u64], pad: u64, len: usize, r: u64) -> Vec<u64> {
         let chunk = 2 * PATTERN_CHUNK.min(len / 2);
         let mut buf = vec![0u64; chunk];
-        let mut out = Vec::with_capacity(len / 2);
+        let mut out = scratch::with_capacity(len / 2);
         for from in (0..len).step_by(chunk) {
             self.virtual_into(bits, pad, from, &mut buf);
             gf64::fold_slice(&mut buf, r);
@@ -297,7 +306,7 @@ impl Prover {
                 fold_block(&self.pad_v, &self.rs)[0],
             );
             self.pad_at = self.n / 8 - 1;
-            self.buckets = Vec::new();
+            scratch::give(std::mem::take(&mut self.buckets));
         } else if t == BLOCK_BITS + 1 {
             // round 4 reads pairs of bytes: the pair values folded at r
             let (n, tu) = (self.n, &self.lookup);
@@ -372,6 +381,8 @@ pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) ->
         gf64::scale(b0, x);
         acc.iter_mut().zip(&*b0).for_each(|(a, b)| *a ^= b);
     }
+    scratch::give(elo);
+    scratch::give(ehi);
     gf64::dot(&acc, &pattern_values(&point[..BLOCK_BITS])) ^ gf64::mul(pad, gf64::eq_at(point, pad_at))
 }
 

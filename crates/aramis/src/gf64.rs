@@ -82,7 +82,7 @@ pub fn eq_drop_first(e: &mut Vec<u64>) {
 /// for `j < 2^len(tau)`: the weights that turn a multilinear table into
 /// its extension's value at `tau`.
 pub fn eq_table(tau: &[u64]) -> Vec<u64> {
-    let mut e = vec![0u64; 1 << tau.len()];
+    let mut e = crate::scratch::zeroed(1 << tau.len());
     e[0] = 1;
     let gf = Gf64::auto();
     for (t, &x) in tau.iter().enumerate() {

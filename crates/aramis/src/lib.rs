@@ -57,6 +57,7 @@ pub mod gf64;
 pub(crate) mod one_prover;
 pub mod party;
 pub mod protocols;
+mod scratch;
 pub mod share;
 pub mod small;
 pub mod testing;
