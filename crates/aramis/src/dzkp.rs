@@ -60,6 +60,7 @@
 
 use crate::{gf64, scratch};
 use cryptflow_mpc::Prg;
+use rayon::prelude::*;
 use subtle::{Choice, ConstantTimeEq};
 
 /// Entries per pattern block (the first three variables).
@@ -146,6 +147,49 @@ impl Drop for Prover {
     }
 }
 
+/// Proof tables from this many words on are worked on by two threads:
+/// the party that proves more (P1, which also proves the adder) or that
+/// is behind otherwise leaves the other parties waiting, and on a machine
+/// with idle cores then the second thread takes half of its work.
+const PAR_WORDS: usize = 1 << 14;
+
+/// Adds the eq weight of every block of words `first..` to the bucket of its
+/// (u byte, v byte) pattern; eight blocks per word, both halves of the
+/// tables take the same weights.
+fn add_buckets(ubits: &[u64], vbits: &[u64], first: usize, ehi: &[u64], buckets: &mut [u64]) {
+    for (i, (&uw, &vw)) in ubits.iter().zip(vbits).enumerate() {
+        let ws = &ehi[(8 * (first + i)) % ehi.len()..][..8];
+        for (k, &wt) in ws.iter().enumerate() {
+            let (ub, vb) = ((uw >> (8 * k)) & 0xff, (vw >> (8 * k)) & 0xff);
+            buckets[(ub << 8 | vb) as usize] ^= wt;
+        }
+    }
+}
+
+/// [`gf64::quad_sums`], the two halves of the pairs side by side for large
+/// tables (weights repeat with their period, so each half takes the first
+/// half of them where there is one weight per pair, all of them otherwise).
+fn quad_sums_par(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
+    let pairs = u.len() / 2;
+    if u.len() < 2 * PAR_WORDS || pairs % 2 != 0 {
+        return gf64::quad_sums(u, v, w);
+    }
+    let (wl, wh) = if w.len() == pairs {
+        w.split_at(pairs / 2)
+    } else {
+        (w, w)
+    };
+    let (ul, uh) = u.split_at(pairs);
+    let (vl, vh) = v.split_at(pairs);
+    let (a, b) = rayon::join(|| gf64::quad_sums(ul, vl, wl), || gf64::quad_sums(uh, vh, wh));
+    xor3(a, b)
+}
+
+/// `a + b` for the three sums of a round.
+fn xor3(a: [u64; 3], b: [u64; 3]) -> [u64; 3] {
+    [a[0] ^ b[0], a[1] ^ b[1], a[2] ^ b[2]]
+}
+
 impl Prover {
     pub(crate) fn new(ubits: Vec<u64>, vbits: Vec<u64>, n: usize, u_pad: u64, v_pad: u64, tau: Vec<u64>) -> Prover {
         let m = (2 * n).trailing_zeros() as usize;
@@ -157,13 +201,18 @@ impl Prover {
         pad_v[7] = v_pad;
         let ehi = gf64::eq_table(&tau[BLOCK_BITS..]);
         let mut buckets = scratch::zeroed(PATTERNS * PATTERNS);
-        // eight blocks per word; both halves of the tables use the same weights
-        for (i, (&uw, &vw)) in ubits.iter().zip(&vbits).enumerate() {
-            let ws = &ehi[(8 * i) % ehi.len()..][..8];
-            for (k, &wt) in ws.iter().enumerate() {
-                let (ub, vb) = ((uw >> (8 * k)) & 0xff, (vw >> (8 * k)) & 0xff);
-                buckets[(ub << 8 | vb) as usize] ^= wt;
-            }
+        let words = ubits.len().min(vbits.len());
+        if words >= PAR_WORDS {
+            // two halves side by side, on tables of their own (see PAR_WORDS)
+            let mid = words / 2;
+            let mut upper = vec![0u64; PATTERNS * PATTERNS];
+            rayon::join(
+                || add_buckets(&ubits[..mid], &vbits[..mid], 0, &ehi, &mut buckets),
+                || add_buckets(&ubits[mid..], &vbits[mid..], mid, &ehi, &mut upper),
+            );
+            buckets.iter_mut().zip(&upper).for_each(|(b, u)| *b ^= u);
+        } else {
+            add_buckets(&ubits, &vbits, 0, &ehi, &mut buckets);
         }
         // the pad block's bit pattern went in above; take it out again
         let pad_weight = ehi[pad_block % ehi.len()];
@@ -243,18 +292,30 @@ impl Prover {
     fn virtual_round(&self, len: usize) -> [u64; 3] {
         let half = len / 2;
         let chunk = PATTERN_CHUNK.min(self.w.len());
-        let (mut ub, mut vb) = (vec![0u64; 4 * chunk], vec![0u64; 4 * chunk]);
-        let mut acc = [0u64; 3];
-        for (c, w) in self.w.chunks_exact(chunk).enumerate() {
+        let tables = || (vec![0u64; 4 * chunk], vec![0u64; 4 * chunk]);
+        let one = |(ub, vb): &mut (Vec<u64>, Vec<u64>), (c, w): (usize, &[u64])| {
             let from = 2 * chunk * c;
             for (h, off) in [0, half].into_iter().enumerate() {
                 let at = h * 2 * chunk..(h + 1) * 2 * chunk;
                 self.virtual_into(&self.ubits, self.pads.0, off + from, &mut ub[at.clone()]);
                 self.virtual_into(&self.vbits, self.pads.1, off + from, &mut vb[at]);
             }
-            let q = gf64::quad_sums(&ub, &vb, w);
-            acc = [acc[0] ^ q[0], acc[1] ^ q[1], acc[2] ^ q[2]];
-        }
+            gf64::quad_sums(ub, vb, w)
+        };
+        let acc = if self.w.len() >= PAR_WORDS {
+            self.w
+                .par_chunks_exact(chunk)
+                .enumerate()
+                .map_init(tables, one)
+                .reduce(|| [0; 3], xor3)
+        } else {
+            let mut t = tables();
+            self.w
+                .chunks_exact(chunk)
+                .enumerate()
+                .map(|cw| one(&mut t, cw))
+                .fold([0; 3], xor3)
+        };
         coefficients(acc[0], acc[1], acc[2])
     }
 
@@ -277,12 +338,19 @@ impl Prover {
     /// table of `len` entries folded at `r`, chunk by chunk.
     fn folded_virtual_table(&self, bits: &[u64], pad: u64, len: usize, r: u64) -> Vec<u64> {
         let chunk = 2 * PATTERN_CHUNK.min(len / 2);
-        let mut buf = vec![0u64; chunk];
-        let mut out = scratch::with_capacity(len / 2);
-        for from in (0..len).step_by(chunk) {
-            self.virtual_into(bits, pad, from, &mut buf);
-            gf64::fold_slice(&mut buf, r);
-            out.extend_from_slice(&buf[..chunk / 2]);
+        let mut out = scratch::zeroed(len / 2);
+        let one = |buf: &mut Vec<u64>, (c, o): (usize, &mut [u64])| {
+            self.virtual_into(bits, pad, c * chunk, buf);
+            gf64::fold_slice(buf, r);
+            o.copy_from_slice(&buf[..chunk / 2]);
+        };
+        if len / 2 >= PAR_WORDS {
+            out.par_chunks_mut(chunk / 2)
+                .enumerate()
+                .for_each_init(|| vec![0u64; chunk], one);
+        } else {
+            let mut buf = vec![0u64; chunk];
+            out.chunks_mut(chunk / 2).enumerate().for_each(|co| one(&mut buf, co));
         }
         out
     }
@@ -290,7 +358,7 @@ impl Prover {
     fn table_round(&self, t: usize) -> [u64; 3] {
         // the weights are eq(tau[t + 1..], .) (just [1] in the last two rounds)
         debug_assert_eq!(self.w.len(), 1 << (self.m - 1).saturating_sub(t + 1));
-        let [q0, q1, c2] = gf64::quad_sums(&self.u, &self.v, &self.w);
+        let [q0, q1, c2] = quad_sums_par(&self.u, &self.v, &self.w);
         coefficients(q0, q1, c2)
     }
 
@@ -363,24 +431,36 @@ pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) ->
     let high = &point[BLOCK_BITS..];
     let (elo, ehi) = high.split_at(high.len().min(EXT_BLOCK_VARS));
     let (elo, ehi) = (gf64::eq_table(elo), gf64::eq_table(ehi));
-    let mut acc = [0u64; PATTERNS];
     // (four sets of buckets, so that repeated patterns, as runs of zero
     // bytes, do not chain every update through one memory slot)
-    let mut block = [[0u64; PATTERNS]; 4];
-    for (&x, words) in ehi.iter().zip(bits.chunks(elo.len() / 8)) {
+    let one_block = |block: &mut [[u64; PATTERNS]; 4], (&x, words): (&u64, &[u64])| -> [u64; PATTERNS] {
         block.iter_mut().for_each(|b| b.fill(0));
         for (&wd, ws) in words.iter().zip(elo.chunks_exact(8)) {
             for (k, &w) in ws.iter().enumerate() {
                 block[k % 4][((wd >> (8 * k)) & 0xff) as usize] ^= w;
             }
         }
-        let [b0, b1, b2, b3] = &mut block;
+        let [b0, b1, b2, b3] = block;
         for (((a, b), c), d) in b0.iter_mut().zip(&*b1).zip(&*b2).zip(&*b3) {
             *a ^= b ^ c ^ d;
         }
         gf64::scale(b0, x);
-        acc.iter_mut().zip(&*b0).for_each(|(a, b)| *a ^= b);
-    }
+        *b0
+    };
+    let add = |mut a: [u64; PATTERNS], b: [u64; PATTERNS]| {
+        a.iter_mut().zip(&b).for_each(|(a, b)| *a ^= b);
+        a
+    };
+    let blocks = ehi.iter().zip(bits.chunks(elo.len() / 8));
+    let acc = if bits.len() >= PAR_WORDS {
+        ehi.par_iter()
+            .zip(bits.par_chunks(elo.len() / 8))
+            .map_init(|| [[0u64; PATTERNS]; 4], one_block)
+            .reduce(|| [0u64; PATTERNS], add)
+    } else {
+        let mut block = [[0u64; PATTERNS]; 4];
+        blocks.map(|xw| one_block(&mut block, xw)).fold([0u64; PATTERNS], add)
+    };
     scratch::give(elo);
     scratch::give(ehi);
     gf64::dot(&acc, &pattern_values(&point[..BLOCK_BITS])) ^ gf64::mul(pad, gf64::eq_at(point, pad_at))
@@ -558,7 +638,7 @@ mod tests {
     /// and the reordered sums must not change the protocol.
     #[test]
     fn proof_messages_are_unchanged() {
-        let got: Vec<(usize, u64, u64)> = [(1, 1), (1000, 2), (70_000, 3), (1 << 18, 4)]
+        let got: Vec<(usize, u64, u64)> = [(1, 1), (1000, 2), (70_000, 3), (1 << 18, 4), (1 << 20, 5)]
             .into_iter()
             .map(|(gates, seed)| {
                 let (q, ok) = LocalBatch::random(gates, &[], seed).prove_and_verify(None);
@@ -571,6 +651,9 @@ mod tests {
             (1000, 2, 15556264956165704336),
             (70_000, 3, 9008046434272668837),
             (1 << 18, 4, 13073234168309200616),
+            // (past PAR_WORDS: the tables worked on by two threads; the
+            // digest is the one-thread code's)
+            (1 << 20, 5, 3753842984406317482),
         ];
         assert_eq!(got, want);
     }

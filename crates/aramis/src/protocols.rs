@@ -98,13 +98,13 @@ pub(crate) fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
     // fixed 16-byte loads where 16 bytes remain, masked to `w` bytes
     let fast = if m.len() >= 16 { (m.len() - 16) / w + 1 } else { 0 };
     let fast = fast.min(n);
-    let mut out: Vec<u128> = (0..fast)
-        .map(|j| {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&m[j * w..j * w + 16]);
-            u128::from_le_bytes(b) & keep
-        })
-        .collect();
+    // (sized once: the tail's few elements must not regrow the whole vector)
+    let mut out: Vec<u128> = Vec::with_capacity(n);
+    out.extend((0..fast).map(|j| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&m[j * w..j * w + 16]);
+        u128::from_le_bytes(b) & keep
+    }));
     out.extend(m[fast * w..].chunks_exact(w).take(n - fast).map(|c| {
         let mut b = [0u8; 16];
         b[..w].copy_from_slice(c);

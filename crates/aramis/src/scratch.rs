@@ -45,11 +45,6 @@ pub(crate) fn zeroed(len: usize) -> Vec<u64> {
     }
 }
 
-/// An empty buffer with room for `len` words.
-pub(crate) fn with_capacity(len: usize) -> Vec<u64> {
-    reuse(len).unwrap_or_else(|| Vec::with_capacity(len))
-}
-
 /// Hands a buffer back for reuse on this thread (the smallest kept one is
 /// dropped when more than [`KEEP`] are kept).
 pub(crate) fn give(v: Vec<u64>) {
@@ -81,9 +76,6 @@ mod tests {
         assert_eq!(w.as_ptr(), p, "reused");
         assert_eq!(w.len(), MIN_WORDS + 1);
         assert!(w.iter().all(|&x| x == 0));
-        give(w);
-        let e = with_capacity(MIN_WORDS * 2);
-        assert!(e.is_empty() && e.capacity() >= MIN_WORDS * 2);
         assert_eq!(zeroed(3), vec![0; 3], "small ones from the allocator");
     }
 
