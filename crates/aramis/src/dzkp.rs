@@ -171,7 +171,7 @@ fn add_buckets(ubits: &[u64], vbits: &[u64], first: usize, ehi: &[u64], buckets:
 /// half of them where there is one weight per pair, all of them otherwise).
 fn quad_sums_par(u: &[u64], v: &[u64], w: &[u64]) -> [u64; 3] {
     let pairs = u.len() / 2;
-    if u.len() < 2 * PAR_WORDS || pairs % 2 != 0 {
+    if u.len() < 2 * PAR_WORDS || !pairs.is_multiple_of(2) {
         return gf64::quad_sums(u, v, w);
     }
     let (wl, wh) = if w.len() == pairs {
