@@ -16,6 +16,7 @@
 
 use crate::bilinear::{dot_w, Bilinear, LayerClaim, Weights};
 use crate::cheat::Step;
+use crate::compare::DaBitClaim;
 use crate::error::{AramisError, Result};
 use crate::party::{
     digest, mul_local, mul_local_iter, u128s_to_bytes, u64s_from, u64s_to_bytes, Aramis, CHK_INPUT, CHK_MAC, CHK_OPEN,
@@ -818,92 +819,30 @@ impl Aramis {
         }
         let r = self.rand_rss(1);
         let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
-        let mut g = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
-        let mut u = RShare::zeros(1);
-        let mut w = RShare::zeros(1);
-        // 3-out-of-3 part of u: additive MACs, the layers' <u, v>
-        let mut uv = 0u128;
+        // Three independent coefficient streams from the coin, one per kind
+        // of relation, so that the three sums run side by side (a party
+        // whose share of the work is larger, as for the layers' weights
+        // or the daBits' pair bits, then takes an idle core)
+        let mut seeds = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
+        let mut stream = || Prg::new(&Seed::from_bytes(seeds.gen_u128(1)[0].to_le_bytes()));
+        let (g_pending, g_dabits, g_layers) = (stream(), stream(), stream());
         let pending = std::mem::take(&mut self.pending);
-        // (rho drawn block by block into a buffer: no vector as long as the
-        // sharing.) 64-bit coefficients suffice: for an error `B_j` of 2-adic
-        // valuation `v >= 64` a coefficient uniform mod 2^64 makes
-        // `rho_j B_j` uniform among the multiples of 2^v mod 2^128, as a
-        // 128-bit one would, and the bound's worst case is `v = 77`; for
-        // `v < 64` the sum vanishes beyond bit `v + 64` with probability at
-        // most 2^-64 (`docs/PROTOCOLS.md`, soundness).
-        let mut rho = [0u64; 512];
-        for x in pending.iter().chain(extra) {
-            let additive = x.mac_is_additive();
-            coin_blocks(&mut g, x.len(), &mut rho, |start, end, rho| {
-                let (va, vb) = (&x.v.a[start..end], &x.v.b[start..end]);
-                let ma = &x.m.a[start..end];
-                if additive {
-                    uv = uv.wrapping_add(dot_w(ma, rho));
-                } else {
-                    u.a[0] = u.a[0].wrapping_add(dot_w(ma, rho));
-                    u.b[0] = u.b[0].wrapping_add(dot_w(&x.m.b[start..end], rho));
-                }
-                w.a[0] = w.a[0].wrapping_add(dot_w(va, rho));
-                w.b[0] = w.b[0].wrapping_add(dot_w(vb, rho));
-            });
-        }
-
-        // daBits: the anchors' MAC relations, as above, and the products
-        // z1 = S_0 S_1 and z2 = S_2 u (u = S_0 + S_1 - 2 z1) as element-wise
-        // claims against the anchors (one weight per element), with
-        // S_0, S_1, S_2 and u rebuilt from the pair bits
+        let dabits = std::mem::take(&mut self.dabit_claims);
+        let layers = std::mem::take(&mut self.layers);
         let id = self.id();
-        for dc in std::mem::take(&mut self.dabit_claims) {
-            dc.add_check_terms(id, &mut g, &mut rho, &mut u, &mut w, &mut uv);
-        }
-
-        // Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
-        // from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
-        // for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
-        // the reshare below, `<r ⊗ s, [z]>` joins `w`. Where `x`'s MAC is
-        // additive, `u` is first reshared (K elements per weighting, all
-        // such layers in one extra round).
-        let mut lazy: Vec<(Vec<u128>, Vec<u128>, Vec<u128>)> = Vec::new();
-        for l in std::mem::take(&mut self.layers) {
-            let (rows, cols) = l.map.grid();
-            uv = uv.wrapping_add(l.lie);
-            let ws: Vec<Weights> = (0..l.map.reps())
-                .map(|_| Weights {
-                    r: g.gen_u64(rows),
-                    s: g.gen_u64(cols),
-                })
-                .collect();
-            // (a weights component that is zero, as at two of the parties,
-            // contracts to zero: skip the pass)
-            let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
-            let (va, vb) = match (zero(&l.yv.a), zero(&l.yv.b)) {
-                (true, false) => {
-                    let vb = l.map.contract_y(&l.yv.b, &ws);
-                    (vb.iter().map(|v| vec![0; v.len()]).collect(), vb)
-                }
-                (false, true) => {
-                    let va = l.map.contract_y(&l.yv.a, &ws);
-                    let vb = va.iter().map(|v| vec![0; v.len()]).collect();
-                    (va, vb)
-                }
-                _ => (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws)),
-            };
-            let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
-            for t in 0..ws.len() {
-                w.a[0] = w.a[0].wrapping_add(za[t]);
-                w.b[0] = w.b[0].wrapping_add(zb[t]);
-            }
-            let xm = &l.xm;
-            if xm.b.is_empty() && !xm.a.is_empty() {
-                let ua = l.map.contract_x(&xm.a, &ws);
-                lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
-                continue;
-            }
-            let (ua, ub) = (l.map.contract_x(&xm.a, &ws), l.map.contract_x(&xm.b, &ws));
-            for t in 0..ws.len() {
-                uv = uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
-            }
-        }
+        let ((mut sums, dabit_sums), (layer_sums, lazy)) = rayon::join(
+            || {
+                rayon::join(
+                    || CheckSums::of_pending(pending.iter().chain(extra), g_pending),
+                    || CheckSums::of_dabits(id, &dabits, g_dabits),
+                )
+            },
+            || CheckSums::of_layers(layers, g_layers),
+        );
+        sums.add(&dabit_sums);
+        sums.add(&layer_sums);
+        let (u, w) = (sums.u, sums.w);
+        let mut uv = sums.uv;
         if !lazy.is_empty() {
             let mut flat: Vec<u128> = Vec::with_capacity(lazy.iter().map(|l| l.0.len()).sum());
             lazy.iter().for_each(|l| flat.extend_from_slice(&l.0));
@@ -964,6 +903,126 @@ impl Aramis {
         let y = self.open_to_raw(to, &xs.v, e, CHK_OUTPUT, true)?;
         self.verdict()?;
         Ok(y)
+    }
+}
+
+/// This party's shares of the batched check's sums: `u` and `w`
+/// (replicated), `uv` (3-out-of-3: additive MACs, the layers' `<u, v>`).
+struct CheckSums {
+    u: RShare,
+    w: RShare,
+    uv: u128,
+}
+
+impl CheckSums {
+    fn new() -> CheckSums {
+        CheckSums {
+            u: RShare::zeros(1),
+            w: RShare::zeros(1),
+            uv: 0,
+        }
+    }
+
+    fn add(&mut self, o: &CheckSums) {
+        self.u = self.u.add(&o.u);
+        self.w = self.w.add(&o.w);
+        self.uv = self.uv.wrapping_add(o.uv);
+    }
+
+    /// The MAC relations of the pending sharings, one coefficient per
+    /// element (`rho` drawn block by block into a buffer: no vector as long
+    /// as the sharing). 64-bit coefficients suffice: for an error `B_j` of
+    /// 2-adic valuation `v >= 64` a coefficient uniform mod 2^64 makes
+    /// `rho_j B_j` uniform among the multiples of 2^v mod 2^128, as a
+    /// 128-bit one would, and the bound's worst case is `v = 77`; for `v <
+    /// 64` the sum vanishes beyond bit `v + 64` with probability at most
+    /// 2^-64 (`docs/PROTOCOLS.md`, soundness).
+    fn of_pending<'a>(xs: impl Iterator<Item = &'a AuthShare>, mut g: Prg) -> CheckSums {
+        let mut c = CheckSums::new();
+        let mut rho = [0u64; 512];
+        let (mut ua, mut ub, mut wa, mut wb, mut uv) = (0u128, 0u128, 0u128, 0u128, 0u128);
+        for x in xs {
+            let additive = x.mac_is_additive();
+            coin_blocks(&mut g, x.len(), &mut rho, |start, end, rho| {
+                let ma = &x.m.a[start..end];
+                if additive {
+                    uv = uv.wrapping_add(dot_w(ma, rho));
+                } else {
+                    ua = ua.wrapping_add(dot_w(ma, rho));
+                    ub = ub.wrapping_add(dot_w(&x.m.b[start..end], rho));
+                }
+                wa = wa.wrapping_add(dot_w(&x.v.a[start..end], rho));
+                wb = wb.wrapping_add(dot_w(&x.v.b[start..end], rho));
+            });
+        }
+        (c.u.a[0], c.u.b[0], c.w.a[0], c.w.b[0], c.uv) = (ua, ub, wa, wb, uv);
+        c
+    }
+
+    /// daBits: the anchors' MAC relations, as above, and the products
+    /// z1 = S_0 S_1 and z2 = S_2 u (u = S_0 + S_1 - 2 z1) as element-wise
+    /// claims against the anchors (one weight per element), with S_0, S_1,
+    /// S_2 and u rebuilt from the pair bits.
+    fn of_dabits(id: usize, claims: &[DaBitClaim], mut g: Prg) -> CheckSums {
+        let mut c = CheckSums::new();
+        let mut rho = [0u64; 512];
+        for dc in claims {
+            dc.add_check_terms(id, &mut g, &mut rho, &mut c.u, &mut c.w, &mut c.uv);
+        }
+        c
+    }
+
+    /// Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
+    /// from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
+    /// for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
+    /// `uv`, `<r ⊗ s, [z]>` joins `w`. Where `x`'s MAC is additive, `u`
+    /// must first be reshared (K elements per weighting, all such layers in
+    /// one extra round): those contractions come back, with their `v`.
+    #[allow(clippy::type_complexity)]
+    fn of_layers(layers: Vec<LayerClaim>, mut g: Prg) -> (CheckSums, Vec<(Vec<u128>, Vec<u128>, Vec<u128>)>) {
+        let mut c = CheckSums::new();
+        let mut lazy = Vec::new();
+        for l in layers {
+            let (rows, cols) = l.map.grid();
+            c.uv = c.uv.wrapping_add(l.lie);
+            let ws: Vec<Weights> = (0..l.map.reps())
+                .map(|_| Weights {
+                    r: g.gen_u64(rows),
+                    s: g.gen_u64(cols),
+                })
+                .collect();
+            // (a weights component that is zero, as at two of the parties,
+            // contracts to zero: skip the pass)
+            let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
+            let (va, vb) = match (zero(&l.yv.a), zero(&l.yv.b)) {
+                (true, false) => {
+                    let vb = l.map.contract_y(&l.yv.b, &ws);
+                    (vb.iter().map(|v| vec![0; v.len()]).collect(), vb)
+                }
+                (false, true) => {
+                    let va = l.map.contract_y(&l.yv.a, &ws);
+                    let vb = va.iter().map(|v| vec![0; v.len()]).collect();
+                    (va, vb)
+                }
+                _ => (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws)),
+            };
+            let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
+            for t in 0..ws.len() {
+                c.w.a[0] = c.w.a[0].wrapping_add(za[t]);
+                c.w.b[0] = c.w.b[0].wrapping_add(zb[t]);
+            }
+            let xm = &l.xm;
+            if xm.b.is_empty() && !xm.a.is_empty() {
+                let ua = l.map.contract_x(&xm.a, &ws);
+                lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
+                continue;
+            }
+            let (ua, ub) = (l.map.contract_x(&xm.a, &ws), l.map.contract_x(&xm.b, &ws));
+            for t in 0..ws.len() {
+                c.uv = c.uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
+            }
+        }
+        (c, lazy)
     }
 }
 
