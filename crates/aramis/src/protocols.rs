@@ -25,6 +25,7 @@ use crate::party::{
 use crate::share::{lift, sx, zip, AuthShare, RShare};
 use cryptflow_mpc::{Prg, Seed};
 use cryptflow_net::{next, prev, PartyId};
+use rayon::prelude::*;
 use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
@@ -819,28 +820,31 @@ impl Aramis {
         }
         let r = self.rand_rss(1);
         let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
-        // Three independent coefficient streams from the coin, one per kind
-        // of relation, so that the three sums run side by side (a party
-        // whose share of the work is larger, as for the layers' weights
-        // or the daBits' pair bits, then takes an idle core)
+        // One coefficient stream per checked item (pending sharing, daBit
+        // batch, layer), seeded in order from the coin, so that the items'
+        // sums run side by side: the parties' shares of this work differ
+        // (zero weight components, pair bits), and the one with more then
+        // takes an idle core. The results are added in the items' order.
         let mut seeds = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
-        let mut stream = || Prg::new(&Seed::from_bytes(seeds.gen_u128(1)[0].to_le_bytes()));
-        let (g_pending, g_dabits, g_layers) = (stream(), stream(), stream());
         let pending = std::mem::take(&mut self.pending);
         let dabits = std::mem::take(&mut self.dabit_claims);
         let layers = std::mem::take(&mut self.layers);
         let id = self.id();
-        let ((mut sums, dabit_sums), (layer_sums, lazy)) = rayon::join(
-            || {
-                rayon::join(
-                    || CheckSums::of_pending(pending.iter().chain(extra), g_pending),
-                    || CheckSums::of_dabits(id, &dabits, g_dabits),
-                )
-            },
-            || CheckSums::of_layers(layers, g_layers),
-        );
-        sums.add(&dabit_sums);
-        sums.add(&layer_sums);
+        let jobs: Vec<(CheckItem, Prg)> = pending
+            .iter()
+            .chain(extra)
+            .map(CheckItem::Pending)
+            .chain(dabits.iter().map(CheckItem::DaBits))
+            .chain(layers.into_iter().map(CheckItem::Layer))
+            .map(|item| (item, Prg::new(&Seed::from_bytes(seeds.gen_u128(1)[0].to_le_bytes()))))
+            .collect();
+        let parts: Vec<(CheckSums, Vec<LazyLayer>)> = jobs.into_par_iter().map(|(item, g)| item.sums(id, g)).collect();
+        let mut sums = CheckSums::new();
+        let mut lazy = Vec::new();
+        for (s, l) in parts {
+            sums.add(&s);
+            lazy.extend(l);
+        }
         let (u, w) = (sums.u, sums.w);
         let mut uv = sums.uv;
         if !lazy.is_empty() {
@@ -929,100 +933,112 @@ impl CheckSums {
         self.uv = self.uv.wrapping_add(o.uv);
     }
 
-    /// The MAC relations of the pending sharings, one coefficient per
-    /// element (`rho` drawn block by block into a buffer: no vector as long
-    /// as the sharing). 64-bit coefficients suffice: for an error `B_j` of
-    /// 2-adic valuation `v >= 64` a coefficient uniform mod 2^64 makes
-    /// `rho_j B_j` uniform among the multiples of 2^v mod 2^128, as a
-    /// 128-bit one would, and the bound's worst case is `v = 77`; for `v <
-    /// 64` the sum vanishes beyond bit `v + 64` with probability at most
-    /// 2^-64 (`docs/PROTOCOLS.md`, soundness).
-    fn of_pending<'a>(xs: impl Iterator<Item = &'a AuthShare>, mut g: Prg) -> CheckSums {
+    /// A pending sharing's MAC relation, one coefficient per element
+    /// (`rho` drawn block by block into a buffer: no vector as long as the
+    /// sharing). 64-bit coefficients suffice: for an error `B_j` of 2-adic
+    /// valuation `v >= 64` a coefficient uniform mod 2^64 makes `rho_j B_j`
+    /// uniform among the multiples of 2^v mod 2^128, as a 128-bit one would,
+    /// and the bound's worst case is `v = 77`; for `v < 64` the sum vanishes
+    /// beyond bit `v + 64` with probability at most 2^-64
+    /// (`docs/PROTOCOLS.md`, soundness).
+    fn of_pending(x: &AuthShare, mut g: Prg) -> CheckSums {
         let mut c = CheckSums::new();
         let mut rho = [0u64; 512];
         let (mut ua, mut ub, mut wa, mut wb, mut uv) = (0u128, 0u128, 0u128, 0u128, 0u128);
-        for x in xs {
-            let additive = x.mac_is_additive();
-            coin_blocks(&mut g, x.len(), &mut rho, |start, end, rho| {
-                let ma = &x.m.a[start..end];
-                if additive {
-                    uv = uv.wrapping_add(dot_w(ma, rho));
-                } else {
-                    ua = ua.wrapping_add(dot_w(ma, rho));
-                    ub = ub.wrapping_add(dot_w(&x.m.b[start..end], rho));
-                }
-                wa = wa.wrapping_add(dot_w(&x.v.a[start..end], rho));
-                wb = wb.wrapping_add(dot_w(&x.v.b[start..end], rho));
-            });
-        }
+        let additive = x.mac_is_additive();
+        coin_blocks(&mut g, x.len(), &mut rho, |start, end, rho| {
+            let ma = &x.m.a[start..end];
+            if additive {
+                uv = uv.wrapping_add(dot_w(ma, rho));
+            } else {
+                ua = ua.wrapping_add(dot_w(ma, rho));
+                ub = ub.wrapping_add(dot_w(&x.m.b[start..end], rho));
+            }
+            wa = wa.wrapping_add(dot_w(&x.v.a[start..end], rho));
+            wb = wb.wrapping_add(dot_w(&x.v.b[start..end], rho));
+        });
         (c.u.a[0], c.u.b[0], c.w.a[0], c.w.b[0], c.uv) = (ua, ub, wa, wb, uv);
         c
     }
 
-    /// daBits: the anchors' MAC relations, as above, and the products
-    /// z1 = S_0 S_1 and z2 = S_2 u (u = S_0 + S_1 - 2 z1) as element-wise
-    /// claims against the anchors (one weight per element), with S_0, S_1,
-    /// S_2 and u rebuilt from the pair bits.
-    fn of_dabits(id: usize, claims: &[DaBitClaim], mut g: Prg) -> CheckSums {
+    /// A daBit batch: the anchors' MAC relations, as above, and the
+    /// products z1 = S_0 S_1 and z2 = S_2 u (u = S_0 + S_1 - 2 z1) as
+    /// element-wise claims against the anchors (one weight per element),
+    /// with S_0, S_1, S_2 and u rebuilt from the pair bits.
+    fn of_dabits(id: usize, dc: &DaBitClaim, mut g: Prg) -> CheckSums {
         let mut c = CheckSums::new();
         let mut rho = [0u64; 512];
-        for dc in claims {
-            dc.add_check_terms(id, &mut g, &mut rho, &mut c.u, &mut c.w, &mut c.uv);
-        }
+        dc.add_check_terms(id, &mut g, &mut rho, &mut c.u, &mut c.w, &mut c.uv);
         c
     }
 
-    /// Bilinear layers (Freivalds): with rank-one output weights r ⊗ s
+    /// A bilinear layer (Freivalds): with rank-one output weights r ⊗ s
     /// from the coin, `<u([alpha x]), v([y])> - alpha <r ⊗ s, [z]>` is 0
     /// for a right `z`; `<u, v>` is a local 3-out-of-3 product, it joins
     /// `uv`, `<r ⊗ s, [z]>` joins `w`. Where `x`'s MAC is additive, `u`
     /// must first be reshared (K elements per weighting, all such layers in
     /// one extra round): those contractions come back, with their `v`.
-    #[allow(clippy::type_complexity)]
-    fn of_layers(layers: Vec<LayerClaim>, mut g: Prg) -> (CheckSums, Vec<(Vec<u128>, Vec<u128>, Vec<u128>)>) {
+    fn of_layer(l: LayerClaim, mut g: Prg) -> (CheckSums, Vec<LazyLayer>) {
         let mut c = CheckSums::new();
-        let mut lazy = Vec::new();
-        for l in layers {
-            let (rows, cols) = l.map.grid();
-            c.uv = c.uv.wrapping_add(l.lie);
-            let ws: Vec<Weights> = (0..l.map.reps())
-                .map(|_| Weights {
-                    r: g.gen_u64(rows),
-                    s: g.gen_u64(cols),
-                })
-                .collect();
-            // (a weights component that is zero, as at two of the parties,
-            // contracts to zero: skip the pass)
-            let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
-            let (va, vb) = match (zero(&l.yv.a), zero(&l.yv.b)) {
-                (true, false) => {
-                    let vb = l.map.contract_y(&l.yv.b, &ws);
-                    (vb.iter().map(|v| vec![0; v.len()]).collect(), vb)
-                }
-                (false, true) => {
-                    let va = l.map.contract_y(&l.yv.a, &ws);
-                    let vb = va.iter().map(|v| vec![0; v.len()]).collect();
-                    (va, vb)
-                }
-                _ => (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws)),
-            };
-            let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
-            for t in 0..ws.len() {
-                c.w.a[0] = c.w.a[0].wrapping_add(za[t]);
-                c.w.b[0] = c.w.b[0].wrapping_add(zb[t]);
+        let (rows, cols) = l.map.grid();
+        c.uv = c.uv.wrapping_add(l.lie);
+        let ws: Vec<Weights> = (0..l.map.reps())
+            .map(|_| Weights {
+                r: g.gen_u64(rows),
+                s: g.gen_u64(cols),
+            })
+            .collect();
+        // (a weights component that is zero, as at two of the parties,
+        // contracts to zero: skip the pass)
+        let zero = |c: &[u128]| c.iter().all(|&v| v == 0);
+        let (va, vb) = match (zero(&l.yv.a), zero(&l.yv.b)) {
+            (true, false) => {
+                let vb = l.map.contract_y(&l.yv.b, &ws);
+                (vb.iter().map(|v| vec![0; v.len()]).collect(), vb)
             }
-            let xm = &l.xm;
-            if xm.b.is_empty() && !xm.a.is_empty() {
-                let ua = l.map.contract_x(&xm.a, &ws);
-                lazy.extend(ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)));
-                continue;
+            (false, true) => {
+                let va = l.map.contract_y(&l.yv.a, &ws);
+                let vb = va.iter().map(|v| vec![0; v.len()]).collect();
+                (va, vb)
             }
-            let (ua, ub) = (l.map.contract_x(&xm.a, &ws), l.map.contract_x(&xm.b, &ws));
-            for t in 0..ws.len() {
-                c.uv = c.uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
-            }
+            _ => (l.map.contract_y(&l.yv.a, &ws), l.map.contract_y(&l.yv.b, &ws)),
+        };
+        let (za, zb) = (l.map.weigh(&l.zv.a, &ws), l.map.weigh(&l.zv.b, &ws));
+        for t in 0..ws.len() {
+            c.w.a[0] = c.w.a[0].wrapping_add(za[t]);
+            c.w.b[0] = c.w.b[0].wrapping_add(zb[t]);
         }
-        (c, lazy)
+        let xm = &l.xm;
+        if xm.b.is_empty() && !xm.a.is_empty() {
+            let ua = l.map.contract_x(&xm.a, &ws);
+            return (c, ua.into_iter().zip(va).zip(vb).map(|((u, a), b)| (u, a, b)).collect());
+        }
+        let (ua, ub) = (l.map.contract_x(&xm.a, &ws), l.map.contract_x(&xm.b, &ws));
+        for t in 0..ws.len() {
+            c.uv = c.uv.wrapping_add(uv_local(&ua[t], &ub[t], &va[t], &vb[t]));
+        }
+        (c, Vec::new())
+    }
+}
+
+/// A layer's contraction of an additive MAC (`u`, to be reshared) with
+/// its `v` halves.
+type LazyLayer = (Vec<u128>, Vec<u128>, Vec<u128>);
+
+/// One item of the batched check.
+enum CheckItem<'a> {
+    Pending(&'a AuthShare),
+    DaBits(&'a DaBitClaim),
+    Layer(LayerClaim),
+}
+
+impl CheckItem<'_> {
+    fn sums(self, id: usize, g: Prg) -> (CheckSums, Vec<LazyLayer>) {
+        match self {
+            CheckItem::Pending(x) => (CheckSums::of_pending(x, g), Vec::new()),
+            CheckItem::DaBits(dc) => (CheckSums::of_dabits(id, dc, g), Vec::new()),
+            CheckItem::Layer(l) => CheckSums::of_layer(l, g),
+        }
     }
 }
 
