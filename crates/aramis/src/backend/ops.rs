@@ -278,11 +278,11 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
                 (cur, r, tail)
             }
         };
-        let mut m = b.aramis.max_pairwise(&l, &r, bits).map_err(|e| node_err(node, e))?;
-        if let Some(t) = tail {
-            m.append(t);
-        }
-        level = Some(m);
+        let m = b.aramis.max_pairwise(&l, &r, bits).map_err(|e| node_err(node, e))?;
+        level = Some(match tail {
+            Some(t) => AuthShare::concat(&[&m, &t]),
+            None => m,
+        });
         k = half + k % 2;
     }
     let y = match level {
