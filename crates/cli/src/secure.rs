@@ -211,17 +211,27 @@ impl Threads {
                 .map(|(id, chan)| {
                     let prog = if id == DATA_OWNER { progress.take() } else { None };
                     s.spawn(move || {
-                        let party = Party::setup(chan).map_err(|e| format!("party {id}: setup: {e}"))?;
-                        let w = (id == MODEL_OWNER).then_some(weights);
-                        let x = (id == DATA_OWNER).then_some(input);
-                        let mut prog = prog;
-                        let cheat = self.cheater.filter(|(c, _)| *c == id).map(|(_, ch)| ch);
-                        run_as_party(self.protocol, party, cheat, program, w, x, samples, &mut |ev| {
-                            if let Some(p) = prog.as_deref_mut() {
-                                p.node(&ev);
-                            }
+                        // (a worker pool per party, as each party has in its
+                        // own process: with one pool shared by the three, a
+                        // party's short parallel step waited behind another
+                        // party's long GEMM)
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .thread_name(move |i| format!("cf-party{id}-rayon{i}"))
+                            .build()
+                            .map_err(|e| format!("party {id}: worker threads: {e}"))?;
+                        pool.install(|| {
+                            let party = Party::setup(chan).map_err(|e| format!("party {id}: setup: {e}"))?;
+                            let w = (id == MODEL_OWNER).then_some(weights);
+                            let x = (id == DATA_OWNER).then_some(input);
+                            let mut prog = prog;
+                            let cheat = self.cheater.filter(|(c, _)| *c == id).map(|(_, ch)| ch);
+                            run_as_party(self.protocol, party, cheat, program, w, x, samples, &mut |ev| {
+                                if let Some(p) = prog.as_deref_mut() {
+                                    p.node(&ev);
+                                }
+                            })
+                            .map_err(|e| e.to_string())
                         })
-                        .map_err(|e| e.to_string())
                     })
                 })
                 .collect();
