@@ -35,7 +35,7 @@ use crate::bilinear::Bilinear;
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, SoleOpenings, CHK_OPEN};
-use crate::protocols::{decode_width, encode_width, width_len};
+use crate::protocols::width_len;
 use crate::share::{AuthShare, RShare};
 use cryptflow_net::{next, prev, PartyId};
 
@@ -102,31 +102,66 @@ impl Aramis {
     /// `[r >> d]` with its MAC: this party's additive share of
     /// `[alpha] [r >> d]` if `lazy`, else a reshared one.
     fn trunc_mask(&mut self, n: usize, d: u32, lazy: bool) -> Result<(RShare, AuthShare)> {
-        let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
-        let mut r = self.rand_rss(n);
-        r.a.iter_mut().chain(r.b.iter_mut()).for_each(|v| *v &= cmask);
-        if n > 0 && self.fire_inconsistent() {
-            // A mask component different from the other holder's copy.
-            r.a[0] ^= 1 << 40;
-        }
-        let rhi = r.map(|c| c.iter().map(|v| v >> d).collect());
-        let rhi = if lazy {
-            let mut m = self.alpha_local(&rhi);
-            if let Some(f) = m.first_mut() {
-                // tag forgery on the mask's additive MAC share
-                *f = f.wrapping_add(self.fire_lie());
-            }
-            AuthShare {
+        let m = self.trunc_mask_parts(n, d, lazy);
+        let r = RShare {
+            a: m.ra.into(),
+            b: m.rb.into(),
+        };
+        let rhi = RShare {
+            a: m.ha.into(),
+            b: m.hb.into(),
+        };
+        let rhi = match m.mac {
+            Some(mac) => AuthShare {
                 v: rhi,
                 m: RShare {
-                    a: m.into(),
+                    a: mac.into(),
                     b: Vec::new().into(),
                 },
-            }
-        } else {
-            self.authenticate(rhi)?
+            },
+            None => self.authenticate(rhi)?,
         };
         Ok((r, rhi))
+    }
+
+    /// The mask's components (below 2^76, from the pair streams: all of
+    /// `prev`'s, then all of `next`'s), their high parts `>> d` and, if
+    /// `lazy`, this party's additive share of `[alpha] [r >> d]`, in one
+    /// pass after the two draws (with the cheat hooks: an inconsistent
+    /// mask component, a forged additive MAC share).
+    fn trunc_mask_parts(&mut self, n: usize, d: u32, lazy: bool) -> MaskParts {
+        let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
+        let mut ra = self.p.prg_prev().gen_u128(n);
+        let mut rb = self.p.prg_next().gen_u128(n);
+        if n > 0 && self.fire_inconsistent() {
+            // A mask component different from the other holder's copy.
+            ra[0] = (ra[0] & cmask) ^ (1 << 40);
+        }
+        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
+        let (mut ha, mut hb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut mac = Vec::with_capacity(if lazy { n } else { 0 });
+        for (a, b) in ra.iter_mut().zip(rb.iter_mut()) {
+            *a &= cmask;
+            *b &= cmask;
+            let (h, k) = (*a >> d, *b >> d);
+            ha.push(h);
+            hb.push(k);
+            if lazy {
+                // this party's local share of [alpha] [r_hi] (`alpha_local`)
+                mac.push(aa.wrapping_mul(h.wrapping_add(k)).wrapping_add(ab.wrapping_mul(h)));
+            }
+        }
+        if let Some(f) = mac.first_mut() {
+            // tag forgery on the mask's additive MAC share
+            *f = f.wrapping_add(self.fire_lie());
+        }
+        MaskParts {
+            ra,
+            rb,
+            ha,
+            hb,
+            mac: lazy.then_some(mac),
+        }
     }
 
     /// `(c >> d) - 2^(36-d) - 1 - [r_hi]` from the opened `c`; the mask's
@@ -176,21 +211,39 @@ impl Aramis {
         let lie = self.fire_lie();
 
         self.enter(Step::Trunc)?;
-        let (r, rhi) = self.trunc_mask(n, d, true)?;
+        // The mask's components from the pair streams (as `trunc_mask`:
+        // all of `prev`'s, then all of `next`'s); their high parts and the
+        // high part's additive MAC are computed in the last pass below.
+        let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
+        let mut ra = self.p.prg_prev().gen_u128(n);
+        let mut rb = self.p.prg_next().gen_u128(n);
+        if n > 0 && self.fire_inconsistent() {
+            // A mask component different from the other holder's copy.
+            ra[0] = (ra[0] & cmask) ^ (1 << 40);
+        }
+        // tag forgery on the mask's additive MAC share (element 0)
+        let forged = self.fire_lie();
         let me = self.id();
         let offset = if me == 0 { 1u128 << TRUNC_VALUE_BITS } else { 0 };
-        c.iter_mut()
-            .zip(&r.a)
-            .for_each(|(c, r)| *c = c.wrapping_add(*r).wrapping_add(offset));
         let open_mask = (1u128 << TRUNC_OPEN_BITS) - 1;
-        if let Some(f) = c.first_mut() {
-            // the product's or the opened share's error (one that would
-            // vanish mod 2^78 on the wire becomes 1)
-            let e = e_product.wrapping_add(self.fire_add_error());
-            let e = if e != 0 && e & open_mask == 0 { 1 } else { e };
-            *f = f.wrapping_add(e);
+        // the product's or the opened share's error on element 0 (one that
+        // would vanish mod 2^78 on the wire becomes 1)
+        let e = e_product.wrapping_add(self.fire_add_error());
+        let e = if e != 0 && e & open_mask == 0 { 1 } else { e };
+        // c_i = z_i + a_i + r_i (+ 2^36), mod 2^78 on the wire, encoded in
+        // the same pass
+        let w = TRUNC_OPEN_BITS.div_ceil(8) as usize;
+        let mut msg = vec![0u8; n * w + 16];
+        for (j, (c, (a, b))) in c.iter_mut().zip(ra.iter_mut().zip(rb.iter_mut())).enumerate() {
+            *a &= cmask;
+            *b &= cmask;
+            let err = if j == 0 { e } else { 0 };
+            *c = c.wrapping_add(*a).wrapping_add(offset).wrapping_add(err);
+            // (a fixed 16-byte store, as `encode_width`: the next element's
+            // store overwrites what lies past this one's `w` bytes)
+            msg[j * w..j * w + 16].copy_from_slice(&(*c & open_mask).to_le_bytes());
         }
-        let msg = encode_width(&c, TRUNC_OPEN_BITS);
+        msg.truncate(n * w);
         self.tick();
         self.enter(Step::Bilinear)?;
         self.send(next(me), msg.clone())?;
@@ -206,30 +259,99 @@ impl Aramis {
         let s = self.sole_openings.get_or_insert_with(SoleOpenings::default);
         s.from_prev ^= SoleOpenings::digest(&from_prev, &k_prev_msg);
         s.from_next ^= SoleOpenings::digest(&from_next, &k_next_msg);
-        let (cp, cn) = (
-            decode_width(&from_prev, n, TRUNC_OPEN_BITS),
-            decode_width(&from_next, n, TRUNC_OPEN_BITS),
-        );
-        for ((c, p), q) in c.iter_mut().zip(&cp).zip(&cn) {
-            *c = c.wrapping_add(*p).wrapping_add(*q) & open_mask;
-        }
-        // the layer's result as the truncation used it: c - 2^36 - [r]
-        // (the public part is component 0: party 0's `a`, party 2's `b`)
+
+        // One pass over the elements: the opened c = sum of the three c_i;
+        // the layer's result as the truncation used it, c - 2^36 - [r] (the
+        // claim; the public part is component 0: party 0's `a`, party 2's
+        // `b`); the mask's high part [r_hi] = [r >> d] and this party's
+        // additive share of its MAC, `alpha_local`; the output
+        // (c >> d) - 2^(36-d) - 1 - [r_hi], whose MAC is `alpha` times the
+        // public part minus the mask's ([`Aramis::public_minus`])
+        let (on_a, on_b) = (me == 0, me == 2);
         let base = 1u128 << TRUNC_VALUE_BITS;
-        let public = |on: bool, c: u128| if on { c.wrapping_sub(base) } else { 0 };
+        let sub = (1u128 << (TRUNC_VALUE_BITS - d)) + 1;
+        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
+        let keep = |on: bool, v: u128| if on { v } else { 0 };
+        let zeros = || vec![0u128; n];
+        let (mut za, mut zb, mut ha, mut hb, mut hm) = (zeros(), zeros(), zeros(), zeros(), zeros());
+        let (mut va, mut vb, mut ma) = (zeros(), zeros(), zeros());
+        for j in 0..n {
+            let cj = c[j]
+                .wrapping_add(read_width(&from_prev, j, TRUNC_OPEN_BITS))
+                .wrapping_add(read_width(&from_next, j, TRUNC_OPEN_BITS))
+                & open_mask;
+            let (a, b) = (ra[j], rb[j]);
+            za[j] = keep(on_a, cj.wrapping_sub(base)).wrapping_sub(a);
+            zb[j] = keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b);
+            let (h, k) = (a >> d, b >> d);
+            let m = aa.wrapping_mul(h.wrapping_add(k)).wrapping_add(ab.wrapping_mul(h));
+            ha[j] = h;
+            hb[j] = k;
+            hm[j] = m;
+            let t = (cj >> d).wrapping_sub(sub);
+            va[j] = keep(on_a, t).wrapping_sub(h);
+            vb[j] = keep(on_b, t).wrapping_sub(k);
+            ma[j] = t.wrapping_mul(aa).wrapping_sub(m);
+        }
+        if n > 0 && forged != 0 {
+            hm[0] = hm[0].wrapping_add(forged);
+            ma[0] = ma[0].wrapping_sub(forged);
+        }
+        drop((c, ra, rb));
         let zv = RShare {
-            a: c.iter()
-                .zip(&r.a)
-                .map(|(&c, r)| public(me == 0, c).wrapping_sub(*r))
-                .collect(),
-            b: c.iter()
-                .zip(&r.b)
-                .map(|(&c, r)| public(me == 2, c).wrapping_sub(*r))
-                .collect(),
+            a: za.into(),
+            b: zb.into(),
         };
-        drop(r);
         self.claim(Box::new(map), x, y, zv, lie);
-        Ok(self.trunc_output(&c, d, rhi))
+        // the mask's high part, with its additive MAC, joins the next check
+        self.pending.push(AuthShare {
+            v: RShare {
+                a: ha.into(),
+                b: hb.into(),
+            },
+            m: RShare {
+                a: hm.into(),
+                b: Vec::new().into(),
+            },
+        });
+        Ok(AuthShare {
+            v: RShare {
+                a: va.into(),
+                b: vb.into(),
+            },
+            m: RShare {
+                a: ma.into(),
+                b: Vec::new().into(),
+            },
+        })
+    }
+}
+
+/// A truncation mask's parts (see `Aramis::trunc_mask_parts`).
+struct MaskParts {
+    ra: Vec<u128>,
+    rb: Vec<u128>,
+    ha: Vec<u128>,
+    hb: Vec<u128>,
+    /// This party's additive share of `[alpha] [r >> d]` (lazy masks).
+    mac: Option<Vec<u128>>,
+}
+
+/// Element `j` of an `encode_width` message of `bits`-bit elements
+/// (`1 < bits <= 128`), masked to its bytes.
+#[inline(always)]
+fn read_width(m: &[u8], j: usize, bits: u32) -> u128 {
+    let w = bits.div_ceil(8) as usize;
+    let at = j * w;
+    let mut b = [0u8; 16];
+    if at + 16 <= m.len() {
+        // a fixed 16-byte load, masked to the element's bytes
+        b.copy_from_slice(&m[at..at + 16]);
+        let keep = if w >= 16 { u128::MAX } else { (1u128 << (8 * w)) - 1 };
+        u128::from_le_bytes(b) & keep
+    } else {
+        b[..w].copy_from_slice(&m[at..at + w]);
+        u128::from_le_bytes(b)
     }
 }
 
