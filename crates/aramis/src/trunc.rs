@@ -272,26 +272,26 @@ impl Aramis {
         let sub = (1u128 << (TRUNC_VALUE_BITS - d)) + 1;
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
         let keep = |on: bool, v: u128| if on { v } else { 0 };
-        let zeros = || vec![0u128; n];
-        let (mut za, mut zb, mut ha, mut hb, mut hm) = (zeros(), zeros(), zeros(), zeros(), zeros());
-        let (mut va, mut vb, mut ma) = (zeros(), zeros(), zeros());
-        for j in 0..n {
-            let cj = c[j]
+        // (filled by push: zero-filled buffers cost a memset each)
+        let cap = || Vec::with_capacity(n);
+        let (mut za, mut zb, mut ha, mut hb, mut hm) = (cap(), cap(), cap(), cap(), cap());
+        let (mut va, mut vb, mut ma) = (cap(), cap(), cap());
+        for (j, (&cj, (&a, &b))) in c.iter().zip(ra.iter().zip(&rb)).enumerate() {
+            let cj = cj
                 .wrapping_add(read_width(&from_prev, j, TRUNC_OPEN_BITS))
                 .wrapping_add(read_width(&from_next, j, TRUNC_OPEN_BITS))
                 & open_mask;
-            let (a, b) = (ra[j], rb[j]);
-            za[j] = keep(on_a, cj.wrapping_sub(base)).wrapping_sub(a);
-            zb[j] = keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b);
+            za.push(keep(on_a, cj.wrapping_sub(base)).wrapping_sub(a));
+            zb.push(keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b));
             let (h, k) = (a >> d, b >> d);
             let m = aa.wrapping_mul(h.wrapping_add(k)).wrapping_add(ab.wrapping_mul(h));
-            ha[j] = h;
-            hb[j] = k;
-            hm[j] = m;
+            ha.push(h);
+            hb.push(k);
+            hm.push(m);
             let t = (cj >> d).wrapping_sub(sub);
-            va[j] = keep(on_a, t).wrapping_sub(h);
-            vb[j] = keep(on_b, t).wrapping_sub(k);
-            ma[j] = t.wrapping_mul(aa).wrapping_sub(m);
+            va.push(keep(on_a, t).wrapping_sub(h));
+            vb.push(keep(on_b, t).wrapping_sub(k));
+            ma.push(t.wrapping_mul(aa).wrapping_sub(m));
         }
         if n > 0 && forged != 0 {
             hm[0] = hm[0].wrapping_add(forged);
