@@ -143,10 +143,11 @@ pub(crate) fn digest(tag: &[u8], bytes: &[u8]) -> [u8; HASH_LEN] {
 }
 
 pub(crate) fn u128s_to_bytes(v: &[u128]) -> Vec<u8> {
-    // (a sized buffer and fixed 16-byte stores: no capacity check per element)
-    let mut m = vec![0u8; v.len() * 16];
-    for (c, x) in m.chunks_exact_mut(16).zip(v) {
-        c.copy_from_slice(&x.to_le_bytes());
+    // (reserved once and filled by 16-byte appends: a zeroed buffer would
+    // be written twice)
+    let mut m = Vec::with_capacity(v.len() * 16);
+    for x in v {
+        m.extend_from_slice(&x.to_le_bytes());
     }
     m
 }
@@ -160,14 +161,14 @@ pub(crate) fn u64s_to_bytes(v: &[u64]) -> Vec<u8> {
 }
 
 fn bytes_to_u128s(m: &[u8]) -> Vec<u128> {
-    // (a sized buffer and fixed 16-byte loads, as in `u128s_to_bytes`)
-    let mut v = vec![0u128; m.len() / 16];
-    for (o, c) in v.iter_mut().zip(m.chunks_exact(16)) {
-        let mut w = [0u8; 16];
-        w.copy_from_slice(c);
-        *o = u128::from_le_bytes(w);
-    }
-    v
+    // (collected from an exact-size iterator: one allocation, no zeroing)
+    m.chunks_exact(16)
+        .map(|c| {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(c);
+            u128::from_le_bytes(w)
+        })
+        .collect()
 }
 
 pub(crate) fn u64s_from(m: &[u8]) -> Vec<u64> {

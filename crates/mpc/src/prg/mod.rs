@@ -140,6 +140,9 @@ impl Keystream {
     }
 }
 
+/// Words per chunk of `gen_u64` (half as many `u128`s per chunk of `gen_u128`).
+const GEN_CHUNK: usize = 512;
+
 /// AES-128-CTR stream of `u64` words.
 pub struct Prg {
     ks: Keystream,
@@ -222,15 +225,30 @@ impl Prg {
 
     /// `n` pseudo-random 128-bit words (see [`Prg::fill_u128`]).
     pub fn gen_u128(&mut self, n: usize) -> Vec<u128> {
-        let mut v = vec![0u128; n];
-        self.fill_u128(&mut v);
+        // (chunk by chunk through a small buffer: a zeroed vector is
+        // written twice, once by the memset and once by the stream)
+        let mut v = Vec::with_capacity(n);
+        let mut buf = [0u128; GEN_CHUNK / 2];
+        while v.len() < n {
+            let k = (n - v.len()).min(buf.len());
+            self.fill_u128(&mut buf[..k]);
+            v.extend_from_slice(&buf[..k]);
+        }
+        buf.zeroize();
         v
     }
 
     /// `n` pseudo-random words.
     pub fn gen_u64(&mut self, n: usize) -> Vec<u64> {
-        let mut v = vec![0u64; n];
-        self.fill_u64(&mut v);
+        // (as `gen_u128`)
+        let mut v = Vec::with_capacity(n);
+        let mut buf = [0u64; GEN_CHUNK];
+        while v.len() < n {
+            let k = (n - v.len()).min(buf.len());
+            self.fill_u64(&mut buf[..k]);
+            v.extend_from_slice(&buf[..k]);
+        }
+        buf.zeroize();
         v
     }
 
@@ -304,6 +322,25 @@ pub(crate) fn mask_tail(words: &mut [u64], n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gen_in_chunks_is_the_stream_fill_gives() {
+        for n in [0usize, 1, 255, 256, 257, 511, 512, 513, 5000] {
+            for skip in [0usize, 1, 2] {
+                let (mut a, mut b) = (Prg::new(&Seed([7; 16])), Prg::new(&Seed([7; 16])));
+                for _ in 0..skip {
+                    assert_eq!(a.next_u64(), b.next_u64());
+                }
+                let mut want = vec![0u128; n];
+                b.fill_u128(&mut want);
+                assert_eq!(a.gen_u128(n), want, "u128, n {n}, skip {skip}");
+                let mut want = vec![0u64; n];
+                b.fill_u64(&mut want);
+                assert_eq!(a.gen_u64(n), want, "u64, n {n}, skip {skip}");
+                assert_eq!(a.next_u64(), b.next_u64(), "the streams go on together");
+            }
+        }
+    }
 
     #[test]
     fn same_seed_same_stream_and_fill_matches_next() {
