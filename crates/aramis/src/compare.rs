@@ -352,23 +352,28 @@ impl Aramis {
     fn drelu_values(&mut self, x: &AuthShare, bits: u32) -> Result<RShare> {
         x.check("drelu")?;
         let n = x.len();
-        if n <= COMPARE_CHUNK {
-            return self.drelu_chunk(x, bits);
+        // (each chunk reads its slice of the value components and appends
+        // its DReLU values: no copy of the chunk, none of the results)
+        let mut out = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        for start in (0..n.max(1)).step_by(COMPARE_CHUNK) {
+            let end = (start + COMPARE_CHUNK).min(n);
+            self.drelu_chunk(&x.v.a[start..end], &x.v.b[start..end], bits, &mut out)?;
+            if n > COMPARE_CHUNK {
+                self.checkpoint_if_over(PENDING_LIMIT)?;
+            }
         }
-        let mut parts = Vec::with_capacity(n.div_ceil(COMPARE_CHUNK));
-        for start in (0..n).step_by(COMPARE_CHUNK) {
-            parts.push(self.drelu_chunk(&x.slice(start..(start + COMPARE_CHUNK).min(n)), bits)?);
-            self.checkpoint_if_over(PENDING_LIMIT)?;
-        }
-        let refs: Vec<&RShare> = parts.iter().collect();
-        Ok(RShare::concat(&refs))
+        let [a, b] = out;
+        Ok(RShare {
+            a: a.into(),
+            b: b.into(),
+        })
     }
 
-    fn drelu_chunk(&mut self, x: &AuthShare, bits: u32) -> Result<RShare> {
+    fn drelu_chunk(&mut self, xa: &[u128], xb: &[u128], bits: u32, out: &mut [Vec<u128>; 2]) -> Result<()> {
         if !(2..=64).contains(&bits) {
             return Err(AramisError::Param(format!("comparison width {bits} (2..64)")));
         }
-        let n = x.len();
+        let n = xa.len();
         let w = bits as usize;
         let l = w - 1;
         let id = self.id();
@@ -382,12 +387,12 @@ impl Aramis {
         // (the public 2^L is component 0: party 0's `a`, party 2's `b`)
         let on = |holds: bool| if holds { 1u128 << l } else { 0 };
         let wp = words(n);
-        let (mut own, nxt) = (bit_planes(&x.v.a, w, on(id == 0)), bit_planes(&x.v.b, w, on(id == 2)));
+        let (mut own, nxt) = (bit_planes(xa, w, on(id == 0)), bit_planes(xb, w, on(id == 2)));
         if n > 0 && self.fire_inconsistent() {
             // bit L of element 0 enters the opened bit directly
             own[l * wp] ^= 1;
         }
-        let (a, y) = self.component_sum(x, &own, &nxt, w)?;
+        let (a, y) = self.component_sum(xa, xb, &own, &nxt, w)?;
         let (d_big, d_small) = self.dabits(n)?;
 
         // Stage 2 (cmp-chain): the ripple carry of a + y into bit L,
@@ -418,17 +423,18 @@ impl Aramis {
 
         // DReLU = msb as an exact 0/1 value: e ^ d = e + d (1 - 2e), that is
         // d where e = 0 and 1 - d where e = 1 (the public 1 as component 0)
-        let side = |c: &[u128], holds_one: bool| -> Vec<u128> {
+        let side = |o: &mut Vec<u128>, c: &[u128], holds_one: bool| {
             let one = holds_one as u128;
-            c.iter()
-                .zip(&e)
-                .map(|(&d, &e)| if e & 1 == 1 { one.wrapping_sub(d) } else { d })
-                .collect()
+            o.extend(
+                c.iter()
+                    .zip(&e)
+                    .map(|(&d, &e)| if e & 1 == 1 { one.wrapping_sub(d) } else { d }),
+            );
         };
-        Ok(RShare {
-            a: side(&d_big.a, id == 0).into(),
-            b: side(&d_big.b, id == 2).into(),
-        })
+        let [oa, ob] = out;
+        side(oa, &d_big.a, id == 0);
+        side(ob, &d_big.b, id == 2);
+        Ok(())
     }
 
     /// The two addends of the comparison's ripple carry, as Boolean
@@ -439,10 +445,10 @@ impl Aramis {
     /// 1 = `x1 ^ k'` and component 2 = `x2 ^ k''`). The carry statements
     /// join the adder's log, which P1 proves alone (`small::Aramis::
     /// prove_one`). `own` and `nxt` are this party's component bit planes.
-    fn component_sum(&mut self, x: &AuthShare, own: &[u64], nxt: &[u64], w: usize) -> Result<(Bits, Bits)> {
+    fn component_sum(&mut self, xa: &[u128], xb: &[u128], own: &[u64], nxt: &[u64], w: usize) -> Result<(Bits, Bits)> {
         // (the roles below are those of P1 as the adder's prover)
         const _: () = assert!(ADDER_PROVER == 1);
-        let (n, l, id) = (x.len(), w - 1, self.id());
+        let (n, l, id) = (xa.len(), w - 1, self.id());
         let wp = words(n);
         // P1 holds components 1 and 2 and adds them itself: bit t of the
         // sum is x1_t ^ x2_t ^ c_t with its carries c (c_0 = 0), shared as
@@ -462,7 +468,7 @@ impl Aramis {
         };
         let mut k2 = Vec::new();
         if id == ADDER_PROVER {
-            let sum: Vec<u128> = x.v.a.iter().zip(&x.v.b).map(|(p, q)| p.wrapping_add(*q)).collect();
+            let sum: Vec<u128> = xa.iter().zip(xb).map(|(p, q)| p.wrapping_add(*q)).collect();
             let mut carries = xor(&xor(&bit_planes(&sum, w, 0), own), nxt);
             if n > 0 && self.fire_add_error() != 0 {
                 // a wrong carry into bit 1 of element 0, used consistently
