@@ -205,12 +205,13 @@ impl Prover {
         if words >= PAR_WORDS {
             // two halves side by side, on tables of their own (see PAR_WORDS)
             let mid = words / 2;
-            let mut upper = vec![0u64; PATTERNS * PATTERNS];
+            let mut upper = scratch::zeroed(PATTERNS * PATTERNS);
             rayon::join(
                 || add_buckets(&ubits[..mid], &vbits[..mid], 0, &ehi, &mut buckets),
                 || add_buckets(&ubits[mid..], &vbits[mid..], mid, &ehi, &mut upper),
             );
             buckets.iter_mut().zip(&upper).for_each(|(b, u)| *b ^= u);
+            scratch::give(upper);
         } else {
             add_buckets(&ubits, &vbits, 0, &ehi, &mut buckets);
         }
@@ -451,7 +452,6 @@ pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) ->
         a.iter_mut().zip(&b).for_each(|(a, b)| *a ^= b);
         a
     };
-    let blocks = ehi.iter().zip(bits.chunks(elo.len() / 8));
     let acc = if bits.len() >= PAR_WORDS {
         ehi.par_iter()
             .zip(bits.par_chunks(elo.len() / 8))
@@ -459,7 +459,10 @@ pub(crate) fn extension(bits: &[u64], point: &[u64], pad_at: usize, pad: u64) ->
             .reduce(|| [0u64; PATTERNS], add)
     } else {
         let mut block = [[0u64; PATTERNS]; 4];
-        blocks.map(|xw| one_block(&mut block, xw)).fold([0u64; PATTERNS], add)
+        ehi.iter()
+            .zip(bits.chunks(elo.len() / 8))
+            .map(|xw| one_block(&mut block, xw))
+            .fold([0u64; PATTERNS], add)
     };
     scratch::give(elo);
     scratch::give(ehi);

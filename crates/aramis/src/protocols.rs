@@ -40,8 +40,10 @@ fn uv_local(ua: &[u128], ub: &[u128], va: &[u128], vb: &[u128]) -> u128 {
     (0..ua.len()).fold(0u128, |acc, j| acc.wrapping_add(uv_term(ua[j], ub[j], va[j], vb[j])))
 }
 
-/// One element's term of [`uv_local`]: `u_i (v_i + v_(i+1)) + u_(i+1) v_i`.
-fn uv_term(ua: u128, ub: u128, va: u128, vb: u128) -> u128 {
+/// One element's term of [`uv_local`]: `u_i (v_i + v_(i+1)) + u_(i+1) v_i`
+/// (with `u` the key: this party's local share of `alpha * v`).
+#[inline(always)]
+pub(crate) fn uv_term(ua: u128, ub: u128, va: u128, vb: u128) -> u128 {
     ua.wrapping_mul(va.wrapping_add(vb)).wrapping_add(ub.wrapping_mul(va))
 }
 
@@ -79,40 +81,50 @@ pub(crate) fn encode_width(v: &[u128], bits: u32) -> Vec<u8> {
         return out;
     }
     let w = bits.div_ceil(8) as usize;
-    // fixed 16-byte stores that overlap: each writes its `w` bytes and
-    // leaves the rest for the next element (a copy of `w` bytes, `w` known
-    // only at run time, was a library call per element)
     let mut out = vec![0u8; v.len() * w + 16];
     for (j, x) in v.iter().enumerate() {
-        out[j * w..j * w + 16].copy_from_slice(&(x & mask).to_le_bytes());
+        put_width(&mut out, j, w, x & mask);
     }
     out.truncate(v.len() * w);
     out
 }
 
-/// The inverse of [`encode_width`] (`m` has [`width_len`] bytes).
+/// Writes element `j` (already reduced to `w` bytes) of a `w`-byte-per-element
+/// message into `out`, which has 16 spare bytes at its end: a fixed 16-byte
+/// store that overlaps the next element's bytes, which its own store then
+/// writes (a copy of `w` bytes, `w` known only at run time, was a library
+/// call per element).
+#[inline(always)]
+pub(crate) fn put_width(out: &mut [u8], j: usize, w: usize, v: u128) {
+    out[j * w..j * w + 16].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Element `j` of an [`encode_width`] message of `bits`-bit elements
+/// (`1 < bits <= 128`): a fixed 16-byte load where 16 bytes remain,
+/// masked to the element's bytes.
+#[inline(always)]
+pub(crate) fn read_width(m: &[u8], j: usize, bits: u32) -> u128 {
+    let w = bits.div_ceil(8) as usize;
+    let at = j * w;
+    let mut b = [0u8; 16];
+    if at + 16 <= m.len() {
+        b.copy_from_slice(&m[at..at + 16]);
+        let keep = if w >= 16 { u128::MAX } else { (1u128 << (8 * w)) - 1 };
+        u128::from_le_bytes(b) & keep
+    } else {
+        b[..w].copy_from_slice(&m[at..at + w]);
+        u128::from_le_bytes(b)
+    }
+}
+
+/// The inverse of [`encode_width`] (`m` has [`width_len`] bytes; a shorter
+/// one gives its whole elements only).
 pub(crate) fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
     if bits == 1 {
         return (0..n).map(|j| ((m[j / 8] >> (j % 8)) & 1) as u128).collect();
     }
-    let w = bits.div_ceil(8) as usize;
-    let keep = if w >= 16 { u128::MAX } else { (1u128 << (8 * w)) - 1 };
-    // fixed 16-byte loads where 16 bytes remain, masked to `w` bytes
-    let fast = if m.len() >= 16 { (m.len() - 16) / w + 1 } else { 0 };
-    let fast = fast.min(n);
-    // (sized once: the tail's few elements must not regrow the whole vector)
-    let mut out: Vec<u128> = Vec::with_capacity(n);
-    out.extend((0..fast).map(|j| {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&m[j * w..j * w + 16]);
-        u128::from_le_bytes(b) & keep
-    }));
-    out.extend(m[fast * w..].chunks_exact(w).take(n - fast).map(|c| {
-        let mut b = [0u8; 16];
-        b[..w].copy_from_slice(c);
-        u128::from_le_bytes(b)
-    }));
-    out
+    let whole = m.len() / bits.div_ceil(8) as usize;
+    (0..n.min(whole)).map(|j| read_width(m, j, bits)).collect()
 }
 
 /// The owner's own input values, which it must supply, `n` of them.
@@ -138,12 +150,7 @@ impl Aramis {
     /// Local 3-out-of-3 share of `alpha * x` (no zero sharing yet).
     pub(crate) fn alpha_local(&self, x: &RShare) -> Vec<u128> {
         let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
-        (0..x.len())
-            .map(|j| {
-                aa.wrapping_mul(x.a[j].wrapping_add(x.b[j]))
-                    .wrapping_add(ab.wrapping_mul(x.a[j]))
-            })
-            .collect()
+        (0..x.len()).map(|j| uv_term(aa, ab, x.a[j], x.b[j])).collect()
     }
 
     // ---- public values ----------------------------------------------------
@@ -836,7 +843,7 @@ impl Aramis {
             .map(CheckItem::Pending)
             .chain(dabits.iter().map(CheckItem::DaBits))
             .chain(layers.into_iter().map(CheckItem::Layer))
-            .map(|item| (item, Prg::new(&Seed::from_bytes(seeds.gen_u128(1)[0].to_le_bytes()))))
+            .map(|item| (item, seeds.fork()))
             .collect();
         let parts: Vec<(CheckSums, Vec<LazyLayer>)> = jobs.into_par_iter().map(|(item, g)| item.sums(id, g)).collect();
         let mut sums = CheckSums::new();

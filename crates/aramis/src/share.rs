@@ -29,13 +29,6 @@ use std::sync::Arc;
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Comp(Arc<Vec<u128>>);
 
-impl Comp {
-    /// The vector, copied only if another holder shares it.
-    pub fn into_vec(self) -> Vec<u128> {
-        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
-    }
-}
-
 impl Deref for Comp {
     type Target = Vec<u128>;
     #[inline(always)]
@@ -305,14 +298,6 @@ impl AuthShare {
         }
     }
 
-    /// Appends `o`'s elements (as `Vec::append`, on the four components).
-    pub fn append(&mut self, mut o: AuthShare) {
-        self.v.a.append(&mut o.v.a);
-        self.v.b.append(&mut o.v.b);
-        self.m.a.append(&mut o.m.a);
-        self.m.b.append(&mut o.m.b);
-    }
-
     /// The sharings one after the other.
     pub fn concat(xs: &[&AuthShare]) -> AuthShare {
         let v: Vec<&RShare> = xs.iter().map(|x| &x.v).collect();
@@ -374,7 +359,7 @@ mod tests {
         let p = y.a.as_ptr();
         y.a[1] = 7;
         assert_eq!(p, y.a.as_ptr(), "a sole holder writes in place");
-        assert_eq!(y.a.clone().into_vec(), vec![9, 7, 3]);
+        assert_eq!(*y.a, vec![9, 7, 3]);
     }
 
     #[test]

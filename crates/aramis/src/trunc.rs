@@ -35,7 +35,7 @@ use crate::bilinear::Bilinear;
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, SoleOpenings, CHK_OPEN};
-use crate::protocols::width_len;
+use crate::protocols::{put_width, read_width, uv_term, width_len};
 use crate::share::{AuthShare, RShare};
 use cryptflow_net::{next, prev, PartyId};
 
@@ -102,66 +102,43 @@ impl Aramis {
     /// `[r >> d]` with its MAC: this party's additive share of
     /// `[alpha] [r >> d]` if `lazy`, else a reshared one.
     fn trunc_mask(&mut self, n: usize, d: u32, lazy: bool) -> Result<(RShare, AuthShare)> {
-        let m = self.trunc_mask_parts(n, d, lazy);
+        let (ra, rb) = self.mask_components(n);
         let r = RShare {
-            a: m.ra.into(),
-            b: m.rb.into(),
+            a: ra.into(),
+            b: rb.into(),
         };
-        let rhi = RShare {
-            a: m.ha.into(),
-            b: m.hb.into(),
-        };
-        let rhi = match m.mac {
-            Some(mac) => AuthShare {
+        let rhi = r.map(|c| c.iter().map(|v| v >> d).collect());
+        let rhi = if lazy {
+            let mut m = self.alpha_local(&rhi);
+            if let Some(f) = m.first_mut() {
+                // tag forgery on the mask's additive MAC share
+                *f = f.wrapping_add(self.fire_lie());
+            }
+            AuthShare {
                 v: rhi,
                 m: RShare {
-                    a: mac.into(),
+                    a: m.into(),
                     b: Vec::new().into(),
                 },
-            },
-            None => self.authenticate(rhi)?,
+            }
+        } else {
+            self.authenticate(rhi)?
         };
         Ok((r, rhi))
     }
 
-    /// The mask's components (below 2^76, from the pair streams: all of
-    /// `prev`'s, then all of `next`'s), their high parts `>> d` and, if
-    /// `lazy`, this party's additive share of `[alpha] [r >> d]`, in one
-    /// pass after the two draws (with the cheat hooks: an inconsistent
-    /// mask component, a forged additive MAC share).
-    fn trunc_mask_parts(&mut self, n: usize, d: u32, lazy: bool) -> MaskParts {
+    /// This party's two mask components, below 2^76, from the pair streams
+    /// (all of `prev`'s, then all of `next`'s), with the cheat hook of a
+    /// component that differs from the other holder's copy.
+    fn mask_components(&mut self, n: usize) -> (Vec<u128>, Vec<u128>) {
         let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
         let mut ra = self.p.prg_prev().gen_u128(n);
         let mut rb = self.p.prg_next().gen_u128(n);
+        ra.iter_mut().chain(rb.iter_mut()).for_each(|v| *v &= cmask);
         if n > 0 && self.fire_inconsistent() {
-            // A mask component different from the other holder's copy.
-            ra[0] = (ra[0] & cmask) ^ (1 << 40);
+            ra[0] ^= 1 << 40;
         }
-        let (aa, ab) = (self.alpha.a[0], self.alpha.b[0]);
-        let (mut ha, mut hb) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let mut mac = Vec::with_capacity(if lazy { n } else { 0 });
-        for (a, b) in ra.iter_mut().zip(rb.iter_mut()) {
-            *a &= cmask;
-            *b &= cmask;
-            let (h, k) = (*a >> d, *b >> d);
-            ha.push(h);
-            hb.push(k);
-            if lazy {
-                // this party's local share of [alpha] [r_hi] (`alpha_local`)
-                mac.push(aa.wrapping_mul(h.wrapping_add(k)).wrapping_add(ab.wrapping_mul(h)));
-            }
-        }
-        if let Some(f) = mac.first_mut() {
-            // tag forgery on the mask's additive MAC share
-            *f = f.wrapping_add(self.fire_lie());
-        }
-        MaskParts {
-            ra,
-            rb,
-            ha,
-            hb,
-            mac: lazy.then_some(mac),
-        }
+        (ra, rb)
     }
 
     /// `(c >> d) - 2^(36-d) - 1 - [r_hi]` from the opened `c`; the mask's
@@ -211,16 +188,9 @@ impl Aramis {
         let lie = self.fire_lie();
 
         self.enter(Step::Trunc)?;
-        // The mask's components from the pair streams (as `trunc_mask`:
-        // all of `prev`'s, then all of `next`'s); their high parts and the
-        // high part's additive MAC are computed in the last pass below.
-        let cmask = (1u128 << TRUNC_COMPONENT_BITS) - 1;
-        let mut ra = self.p.prg_prev().gen_u128(n);
-        let mut rb = self.p.prg_next().gen_u128(n);
-        if n > 0 && self.fire_inconsistent() {
-            // A mask component different from the other holder's copy.
-            ra[0] = (ra[0] & cmask) ^ (1 << 40);
-        }
+        // The mask's components (their high parts and the high part's
+        // additive MAC are computed in the last pass below)
+        let (ra, rb) = self.mask_components(n);
         // tag forgery on the mask's additive MAC share (element 0)
         let forged = self.fire_lie();
         let me = self.id();
@@ -234,14 +204,10 @@ impl Aramis {
         // the same pass
         let w = TRUNC_OPEN_BITS.div_ceil(8) as usize;
         let mut msg = vec![0u8; n * w + 16];
-        for (j, (c, (a, b))) in c.iter_mut().zip(ra.iter_mut().zip(rb.iter_mut())).enumerate() {
-            *a &= cmask;
-            *b &= cmask;
+        for (j, (c, a)) in c.iter_mut().zip(&ra).enumerate() {
             let err = if j == 0 { e } else { 0 };
             *c = c.wrapping_add(*a).wrapping_add(offset).wrapping_add(err);
-            // (a fixed 16-byte store, as `encode_width`: the next element's
-            // store overwrites what lies past this one's `w` bytes)
-            msg[j * w..j * w + 16].copy_from_slice(&(*c & open_mask).to_le_bytes());
+            put_width(&mut msg, j, w, *c & open_mask);
         }
         msg.truncate(n * w);
         self.tick();
@@ -284,7 +250,7 @@ impl Aramis {
             za.push(keep(on_a, cj.wrapping_sub(base)).wrapping_sub(a));
             zb.push(keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b));
             let (h, k) = (a >> d, b >> d);
-            let m = aa.wrapping_mul(h.wrapping_add(k)).wrapping_add(ab.wrapping_mul(h));
+            let m = uv_term(aa, ab, h, k);
             ha.push(h);
             hb.push(k);
             hm.push(m);
@@ -324,34 +290,6 @@ impl Aramis {
                 b: Vec::new().into(),
             },
         })
-    }
-}
-
-/// A truncation mask's parts (see `Aramis::trunc_mask_parts`).
-struct MaskParts {
-    ra: Vec<u128>,
-    rb: Vec<u128>,
-    ha: Vec<u128>,
-    hb: Vec<u128>,
-    /// This party's additive share of `[alpha] [r >> d]` (lazy masks).
-    mac: Option<Vec<u128>>,
-}
-
-/// Element `j` of an `encode_width` message of `bits`-bit elements
-/// (`1 < bits <= 128`), masked to its bytes.
-#[inline(always)]
-fn read_width(m: &[u8], j: usize, bits: u32) -> u128 {
-    let w = bits.div_ceil(8) as usize;
-    let at = j * w;
-    let mut b = [0u8; 16];
-    if at + 16 <= m.len() {
-        // a fixed 16-byte load, masked to the element's bytes
-        b.copy_from_slice(&m[at..at + 16]);
-        let keep = if w >= 16 { u128::MAX } else { (1u128 << (8 * w)) - 1 };
-        u128::from_le_bytes(b) & keep
-    } else {
-        b[..w].copy_from_slice(&m[at..at + w]);
-        u128::from_le_bytes(b)
     }
 }
 

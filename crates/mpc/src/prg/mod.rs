@@ -143,6 +143,20 @@ impl Keystream {
 /// Words per chunk of `gen_u64` (half as many `u128`s per chunk of `gen_u128`).
 const GEN_CHUNK: usize = 512;
 
+/// `n` values of the stream that `fill` writes, chunk by chunk through
+/// `buf` (wiped afterwards): a zeroed vector would be written twice, once
+/// by the memset and once by the stream.
+fn gen_chunked<T: Copy + zeroize::DefaultIsZeroes>(n: usize, buf: &mut [T], mut fill: impl FnMut(&mut [T])) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let k = (n - v.len()).min(buf.len());
+        fill(&mut buf[..k]);
+        v.extend_from_slice(&buf[..k]);
+    }
+    buf.zeroize();
+    v
+}
+
 /// AES-128-CTR stream of `u64` words.
 pub struct Prg {
     ks: Keystream,
@@ -225,31 +239,12 @@ impl Prg {
 
     /// `n` pseudo-random 128-bit words (see [`Prg::fill_u128`]).
     pub fn gen_u128(&mut self, n: usize) -> Vec<u128> {
-        // (chunk by chunk through a small buffer: a zeroed vector is
-        // written twice, once by the memset and once by the stream)
-        let mut v = Vec::with_capacity(n);
-        let mut buf = [0u128; GEN_CHUNK / 2];
-        while v.len() < n {
-            let k = (n - v.len()).min(buf.len());
-            self.fill_u128(&mut buf[..k]);
-            v.extend_from_slice(&buf[..k]);
-        }
-        buf.zeroize();
-        v
+        gen_chunked(n, &mut [0u128; GEN_CHUNK / 2], |b| self.fill_u128(b))
     }
 
     /// `n` pseudo-random words.
     pub fn gen_u64(&mut self, n: usize) -> Vec<u64> {
-        // (as `gen_u128`)
-        let mut v = Vec::with_capacity(n);
-        let mut buf = [0u64; GEN_CHUNK];
-        while v.len() < n {
-            let k = (n - v.len()).min(buf.len());
-            self.fill_u64(&mut buf[..k]);
-            v.extend_from_slice(&buf[..k]);
-        }
-        buf.zeroize();
-        v
+        gen_chunked(n, &mut [0u64; GEN_CHUNK], |b| self.fill_u64(b))
     }
 
     /// `n` pseudo-random bits packed 64 per word, least significant bit
