@@ -7,9 +7,10 @@
 
 use crate::error::{AramisError, Result};
 use crate::share::RShare;
-use cryptflow_exec::kernel::Width;
+use cryptflow_exec::kernel::{self, Width};
 use cryptflow_exec::ring;
 use cryptflow_ir::layout::ConvGeom;
+use rayon::prelude::*;
 
 /// Rank-one output weights: output element `(i, j)` of the map's
 /// `rows x cols` view weighs `r[i] * s[j]`. 64-bit coefficients are as
@@ -88,24 +89,20 @@ pub fn dot(x: &[u128], y: &[u128]) -> u128 {
         .fold(0u128, |a, (p, q)| a.wrapping_add(p.wrapping_mul(*q)))
 }
 
-/// Wrapping inner product of a vector over Z_2^128 with 64-bit weights.
+/// Wrapping inner product of a vector over Z_2^128 with 64-bit weights
+/// (over the shorter length).
 pub fn dot_w(x: &[u128], w: &[u64]) -> u128 {
-    // four running sums: one sum's 128-bit add chain was the bound
-    let term = |p: u128, q: u64| p.wrapping_mul(q as u128);
     let n = x.len().min(w.len());
-    let (xs, ws) = (x[..n].chunks_exact(4), w[..n].chunks_exact(4));
-    let tail = xs
-        .remainder()
-        .iter()
-        .zip(ws.remainder())
-        .fold(0u128, |a, (&p, &q)| a.wrapping_add(term(p, q)));
-    let mut acc = [0u128; 4];
-    for (p, q) in xs.zip(ws) {
-        for k in 0..4 {
-            acc[k] = acc[k].wrapping_add(term(p[k], q[k]));
-        }
+    kernel::dot_u128_u64(&x[..n], [w])[0]
+}
+
+/// `dot_w(x, w[t])` for every `t`, in one pass over `x` for the check's
+/// [`FREIVALDS_REPS`] weightings.
+fn dot_each(x: &[u128], w: &[&[u64]]) -> Vec<u128> {
+    match *w {
+        [a, b, c] => kernel::dot_u128_u64(x, [a, b, c]).to_vec(),
+        _ => w.iter().map(|v| dot_w(x, v)).collect(),
     }
-    acc.iter().fold(tail, |a, &s| a.wrapping_add(s))
 }
 
 /// `acc += c * x` (wrapping), `c` a 64-bit weight.
@@ -245,11 +242,11 @@ impl Bilinear for Conv {
     fn weigh(&self, z: &[u128], w: &[Weights]) -> Vec<u128> {
         let (o, pix) = (self.g.o, self.g.out_pixels());
         let mut acc = vec![0u128; w.len()];
-        // plane by plane, every weighting while the plane is in cache
+        // plane by plane, every weighting in one pass
         for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
             let (n, oc) = (idx / o, idx % o);
-            for (a, w) in acc.iter_mut().zip(w) {
-                let d = dot_w(plane, &w.s[n * pix..(n + 1) * pix]);
+            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n * pix..(n + 1) * pix]).collect();
+            for ((a, w), d) in acc.iter_mut().zip(w).zip(dot_each(plane, &s)) {
                 *a = a.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
             }
         }
@@ -266,15 +263,26 @@ impl Bilinear for Conv {
         if pix == 0 {
             return u;
         }
-        let mut cols = Vec::new();
         for n in 0..g.n {
+            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n * pix..(n + 1) * pix]).collect();
             for grp in 0..g.groups {
-                ring::im2col(g, x, n, grp, &mut cols);
-                // row by row, every weighting while the row is in cache
-                for (q, row) in cols.chunks_exact(pix).enumerate() {
-                    for (wi, ui) in w.iter().zip(u.iter_mut()) {
-                        let t = &mut ui[grp * kr + q];
-                        *t = t.wrapping_add(dot_w(row, &wi.s[n * pix..(n + 1) * pix]));
+                // patch row by patch row (each built into a buffer that stays
+                // in cache, never the whole patch matrix), every weighting
+                // in one pass; rows in parallel when there is enough work
+                let row = |buf: &mut Vec<u128>, q: usize| {
+                    ring::im2col_row(g, x, n, grp, q, buf);
+                    dot_each(buf, &s)
+                };
+                let init = || vec![0u128; pix];
+                let sums: Vec<Vec<u128>> = if kr * pix >= 1 << 16 {
+                    (0..kr).into_par_iter().map_init(init, row).collect()
+                } else {
+                    let mut buf = init();
+                    (0..kr).map(|q| row(&mut buf, q)).collect()
+                };
+                for (q, d) in sums.iter().enumerate() {
+                    for (ui, v) in u.iter_mut().zip(d) {
+                        ui[grp * kr + q] = ui[grp * kr + q].wrapping_add(*v);
                     }
                 }
             }
@@ -336,7 +344,8 @@ mod tests {
         let x: Vec<u128> = (0..lx).map(|_| r()).collect();
         let y: Vec<u128> = (0..ly).map(|_| r()).collect();
         let (rows, cols) = f.grid();
-        let w: Vec<Weights> = (0..2)
+        // (the check's count: the one-pass path for every weighting)
+        let w: Vec<Weights> = (0..FREIVALDS_REPS)
             .map(|_| Weights {
                 r: (0..rows).map(|_| r() as u64).collect(),
                 s: (0..cols).map(|_| r() as u64).collect(),
@@ -394,6 +403,8 @@ mod tests {
             ([3, 2, 4, 4], [3, 2, 1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 1),
             // large enough for the SIMD kernels
             ([1, 16, 12, 12], [16, 16, 3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1),
+            // enough patch rows x pixels for contract_x's parallel rows
+            ([1, 8, 40, 40], [4, 8, 3, 3], [1, 1], [1, 1], [1, 1, 0, 1], 1),
         ];
         for (i, (xs, ks, strides, dilations, pads, groups)) in cases.into_iter().enumerate() {
             let p = ConvParams {

@@ -137,42 +137,46 @@ pub fn im2col<T: Scalar>(g: &ConvGeom, x: &[T], n: usize, grp: usize, cols: &mut
     if pix == 0 {
         return;
     }
-    let cg = g.c / g.groups;
-    let [sh, sw] = g.p.strides;
-    let [dh, dw] = g.p.dilations;
-    let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
-    let row = |(r, out): (usize, &mut [T])| {
-        let (ci, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-        let c = grp * cg + ci;
-        let plane = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
-        // Input column of output column xo: xo * sw + off - pl, in bounds
-        // for xo in lo..hi.
-        let off = kj * dw;
-        let lo = pl.saturating_sub(off).div_ceil(sw).min(g.ow);
-        let hi = (g.w + pl).saturating_sub(off).div_ceil(sw).clamp(lo, g.ow);
-        for (y, orow) in out.chunks_exact_mut(g.ow).enumerate() {
-            let iy = y * sh + ki * dh;
-            if iy < pt || iy - pt >= g.h {
-                orow.fill(T::default());
-                continue;
-            }
-            let src = &plane[(iy - pt) * g.w..(iy - pt + 1) * g.w];
-            orow[..lo].fill(T::default());
-            orow[hi..].fill(T::default());
-            let first = lo * sw + off - pl;
-            if sw == 1 {
-                orow[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-            } else {
-                for (o, &v) in orow[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
-                    *o = v;
-                }
-            }
-        }
-    };
+    let row = |(r, out): (usize, &mut [T])| im2col_row(g, x, n, grp, r, out);
     if kr * pix >= 1 << 16 {
         cols.par_chunks_mut(pix).enumerate().for_each(row);
     } else {
         cols.chunks_mut(pix).enumerate().for_each(row);
+    }
+}
+
+/// Row `r` of [`im2col`]'s patch matrix (kernel row `r = (ci, ki, kj)`),
+/// `out` of length `oh * ow`, every element overwritten.
+pub fn im2col_row<T: Scalar>(g: &ConvGeom, x: &[T], n: usize, grp: usize, r: usize, out: &mut [T]) {
+    let cg = g.c / g.groups;
+    let [sh, sw] = g.p.strides;
+    let [dh, dw] = g.p.dilations;
+    let (pt, pl) = (g.p.pads[0], g.p.pads[1]);
+    let (ci, ki, kj) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+    let c = grp * cg + ci;
+    let plane = &x[(n * g.c + c) * g.h * g.w..(n * g.c + c + 1) * g.h * g.w];
+    // Input column of output column xo: xo * sw + off - pl, in bounds
+    // for xo in lo..hi.
+    let off = kj * dw;
+    let lo = pl.saturating_sub(off).div_ceil(sw).min(g.ow);
+    let hi = (g.w + pl).saturating_sub(off).div_ceil(sw).clamp(lo, g.ow);
+    for (y, orow) in out.chunks_exact_mut(g.ow).enumerate() {
+        let iy = y * sh + ki * dh;
+        if iy < pt || iy - pt >= g.h {
+            orow.fill(T::default());
+            continue;
+        }
+        let src = &plane[(iy - pt) * g.w..(iy - pt + 1) * g.w];
+        orow[..lo].fill(T::default());
+        orow[hi..].fill(T::default());
+        let first = lo * sw + off - pl;
+        if sw == 1 {
+            orow[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+        } else {
+            for (o, &v) in orow[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                *o = v;
+            }
+        }
     }
 }
 

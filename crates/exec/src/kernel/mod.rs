@@ -76,6 +76,38 @@ pub fn auto_path() -> Path {
     })
 }
 
+/// `[sum_j x[j] * w[t][j] mod 2^128; N]` for `j < x.len()` (each `w[t]` at
+/// least that long; the rest of it is ignored): the weighted sums of the
+/// malicious protocols' checks, `N` weightings in one pass over `x`. AVX-512
+/// IFMA when the CPU has it and [`auto_path`] allows SIMD, the plain loop
+/// otherwise; both exact.
+pub fn dot_u128_u64<const N: usize>(x: &[u128], w: [&[u64]; N]) -> [u128; N] {
+    static HW: OnceLock<Option<simd::Ifma>> = OnceLock::new();
+    let hw = *HW.get_or_init(|| {
+        if auto_path() == Path::Simd {
+            simd::Ifma::detect()
+        } else {
+            None
+        }
+    });
+    dot_u128_u64_with(hw.is_some(), x, w)
+}
+
+/// [`dot_u128_u64`] on the IFMA kernel (where the CPU has it) or on the
+/// plain loop: for tests and benchmarks.
+pub fn dot_u128_u64_with<const N: usize>(simd: bool, x: &[u128], w: [&[u64]; N]) -> [u128; N] {
+    let n = x.len();
+    assert!(w.iter().all(|v| v.len() >= n), "dot_u128_u64: weight vector too short");
+    let (mut out, from) = match simd.then(simd::Ifma::detect).flatten() {
+        Some(k) => (k.dot_w(x, w), n - n % 8),
+        None => ([0u128; N], 0),
+    };
+    for (o, wt) in out.iter_mut().zip(&w) {
+        *o = o.wrapping_add(portable::dot_w(&x[from..], &wt[from..n]));
+    }
+    out
+}
+
 #[derive(Clone, Copy)]
 enum Kern {
     Avx(Avx512),

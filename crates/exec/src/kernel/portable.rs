@@ -61,3 +61,23 @@ pub fn row(a: &[u64], b: &[u64], ldb: usize, c: &mut [u64]) {
         }
     }
 }
+
+/// `sum_j x[j] * w[j]` mod 2^128 over the shorter length, with four running
+/// sums (one sum's 128-bit add chain was the bound).
+pub fn dot_w(x: &[u128], w: &[u64]) -> u128 {
+    let term = |p: u128, q: u64| p.wrapping_mul(q as u128);
+    let n = x.len().min(w.len());
+    let (xs, ws) = (x[..n].chunks_exact(4), w[..n].chunks_exact(4));
+    let tail = xs
+        .remainder()
+        .iter()
+        .zip(ws.remainder())
+        .fold(0u128, |a, (&p, &q)| a.wrapping_add(term(p, q)));
+    let mut acc = [0u128; 4];
+    for (p, q) in xs.zip(ws) {
+        for k in 0..4 {
+            acc[k] = acc[k].wrapping_add(term(p[k], q[k]));
+        }
+    }
+    acc.iter().fold(tail, |a, &s| a.wrapping_add(s))
+}

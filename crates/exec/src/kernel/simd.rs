@@ -161,6 +161,20 @@ impl Ifma {
         None
     }
 
+    /// `[sum_j x[j] * w[t][j] mod 2^128; N]` over `j < 8 * (x.len() / 8)`
+    /// (the caller adds the rest); every `w[t]` at least as long as `x`.
+    pub fn dot_w<const N: usize>(self, x: &[u128], w: [&[u64]; N]) -> [u128; N] {
+        assert!(w.iter().all(|v| v.len() >= x.len()), "dot_w: weight vector too short");
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self` proves the features; the callee reads 8 * blocks
+        // entries of `x` and of each `w[t]`, which the assert covers.
+        unsafe {
+            dot_w_ifma::<N>(x.len() / 8, x.as_ptr().cast(), w.map(<[u64]>::as_ptr))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("{x:?}{w:?}")
+    }
+
     /// The u128 limb tile of [`super::wide`]'s 52-bit formats: for the
     /// packed panels `a` (kc x `a_limbs` x rows) and `b` (kc x `b_limbs` x
     /// cols), `tile[t*rows*cols + i*cols + j]` is class `t` of the
@@ -332,6 +346,80 @@ unsafe fn ifma_tile<const R: usize, const V: usize, const LA: usize, const LB: u
             }
         }
     }
+}
+
+/// Eight terms per step: `x = x0 + 2^52 x1 + 2^104 x2` and `w = w0 + 2^52 w1`
+/// in 52-bit limbs, so `x w` mod 2^128 is `x0 w0` (both halves),
+/// `2^52 (x0 w1 + x1 w0)` (both halves) and `2^104 (x1 w1 + x2 w0)` (low
+/// halves: only 24 bits of that class count): eight IFMA multiply-adds into
+/// three classes per weight vector. Class 2 may wrap (its low 24 bits are
+/// what counts); classes 0 and 1 take at most three values below 2^52 per
+/// step and are folded into the 128-bit sums every `FLUSH` steps.
+///
+/// # Safety
+/// The CPU must support avx512f and avx512ifma; `x` must be valid for
+/// `16 * blocks` reads (u64 words: `8 * blocks` u128) and each `w[t]` for
+/// `8 * blocks`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+unsafe fn dot_w_ifma<const N: usize>(blocks: usize, x: *const u64, w: [*const u64; N]) -> [u128; N] {
+    const FLUSH: usize = 1024;
+    const _: () = assert!(3 * FLUSH < 1 << 12);
+    let z = _mm512_setzero_si512();
+    let m52 = _mm512_set1_epi64((1i64 << 52) - 1);
+    // the low and high words of eight consecutive u128 (two vectors)
+    let even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    let odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+    let lo = |s, a, b| _mm512_madd52lo_epu64(s, a, b);
+    let hi = |s, a, b| _mm512_madd52hi_epu64(s, a, b);
+    let mut out = [0u128; N];
+    let mut done = 0;
+    while done < blocks {
+        let steps = (blocks - done).min(FLUSH);
+        let mut acc = [[z; 3]; N];
+        for b in done..done + steps {
+            // SAFETY: block b < blocks: words 16b .. 16b + 16 of x.
+            let (p, q) = unsafe {
+                (
+                    _mm512_loadu_si512(x.add(16 * b).cast()),
+                    _mm512_loadu_si512(x.add(16 * b + 8).cast()),
+                )
+            };
+            let (xl, xh) = (
+                _mm512_permutex2var_epi64(p, even, q),
+                _mm512_permutex2var_epi64(p, odd, q),
+            );
+            let x0 = _mm512_and_si512(xl, m52);
+            let x1 = _mm512_and_si512(
+                _mm512_or_si512(_mm512_srli_epi64::<52>(xl), _mm512_slli_epi64::<12>(xh)),
+                m52,
+            );
+            let x2 = _mm512_srli_epi64::<40>(xh);
+            for (a, wt) in acc.iter_mut().zip(&w) {
+                // SAFETY: entries 8b .. 8b + 8 of w[t].
+                let wv = unsafe { _mm512_loadu_si512(wt.add(8 * b).cast()) };
+                let (w0, w1) = (_mm512_and_si512(wv, m52), _mm512_srli_epi64::<52>(wv));
+                a[0] = lo(a[0], x0, w0);
+                a[1] = lo(lo(hi(a[1], x0, w0), x0, w1), x1, w0);
+                a[2] = lo(lo(hi(hi(a[2], x0, w1), x1, w0), x1, w1), x2, w0);
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            let mut c = [[0u64; 8]; 3];
+            for (cl, v) in c.iter_mut().zip(a) {
+                // SAFETY: eight u64 into an eight-word array.
+                unsafe { _mm512_storeu_si512(cl.as_mut_ptr().cast(), *v) };
+            }
+            for ((&c0, &c1), &c2) in c[0].iter().zip(&c[1]).zip(&c[2]) {
+                let t = (c0 as u128)
+                    .wrapping_add((c1 as u128) << 52)
+                    .wrapping_add((c2 as u128) << 104);
+                *o = o.wrapping_add(t);
+            }
+        }
+        done += steps;
+    }
+    out
 }
 
 /// [`super::portable::row`] compiled for AVX-512 (LLVM vectorises its inner

@@ -315,3 +315,40 @@ fn u128_all_ones_operands() {
         }
     }
 }
+
+/// The check's weighted sums: the IFMA kernel (where the CPU has it) and the
+/// plain loop equal the naive sum mod 2^128, at lengths around the eight-term
+/// step and past the kernel's flush interval, with all-ones operands.
+#[test]
+fn weighted_u128_dots_are_exact() {
+    let mut g = Xorshift::new(77);
+    for n in (0..20).chain([63, 64, 65, 8191, 8192, 8200, 3 * 8192 + 5]) {
+        let x: Vec<u128> = (0..n)
+            .map(|i| if i % 7 == 0 { u128::MAX } else { g.next_u128() })
+            .collect();
+        let w: Vec<Vec<u64>> = (0..3)
+            .map(|t| {
+                (0..n + t)
+                    .map(|i| if i % 5 == t { u64::MAX } else { g.next_u64() })
+                    .collect()
+            })
+            .collect();
+        let want: Vec<u128> = w
+            .iter()
+            .map(|w| {
+                x.iter()
+                    .zip(w)
+                    .fold(0u128, |a, (&p, &q)| a.wrapping_add(p.wrapping_mul(q as u128)))
+            })
+            .collect();
+        let ws = [&w[0][..], &w[1][..], &w[2][..]];
+        for simd in [false, true] {
+            assert_eq!(dot_u128_u64_with(simd, &x, ws).to_vec(), want, "n {n}, simd {simd}");
+            assert_eq!(
+                dot_u128_u64_with(simd, &x, [ws[1]])[0],
+                want[1],
+                "n {n}, simd {simd}, one"
+            );
+        }
+    }
+}
