@@ -7,10 +7,11 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use cryptflow_aramis::bilinear::{dot_w, Bilinear, Conv, Weights, FREIVALDS_REPS};
+use cryptflow_aramis::testing::run3;
 use cryptflow_exec::testdata::Xorshift;
 use cryptflow_ir::layout::ConvGeom;
 use cryptflow_ir::ConvParams;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn conv_passes(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
@@ -61,5 +62,40 @@ fn conv_passes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conv_passes);
+/// A memory checkpoint (the MAC check without the AND-gate proofs) after a
+/// 28-bit ReLU of 2^18 values: mostly the daBit claims' sums. Three parties
+/// on three threads over in-memory channels; party 0's time.
+fn relu_checkpoint(c: &mut Criterion) {
+    let n = 1usize << 18;
+    let vals: Vec<u64> = (0..n as u64)
+        .map(|i| (i * 7919 % 100_003).wrapping_sub(50_000))
+        .collect();
+    let mut g = c.benchmark_group("check");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(6));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("checkpoint_after_relu/2^18", |bn| {
+        bn.iter_custom(|iters| {
+            let [t, _, _] = run3(Some(9), [None; 3], |a| {
+                let me = a.id();
+                let x = a.input(1, (me == 1).then_some(&vals[..]), n).expect("input");
+                a.verify().expect("check");
+                let mut t = Duration::ZERO;
+                for _ in 0..iters {
+                    let y = a.relu_lazy(&x, 28).expect("relu");
+                    let start = Instant::now();
+                    a.checkpoint_if_over(0).expect("checkpoint");
+                    t += start.elapsed();
+                    drop(y);
+                }
+                t
+            });
+            t
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, conv_passes, relu_checkpoint);
 criterion_main!(benches);

@@ -23,11 +23,14 @@
 //! | `Lie(e)` | `+e` on the MAC of the mask's high part (its reshare, or its additive share) | `+e` on its message of the anchors' MACs | `+e` on its first share of the AND-gate proof (at the checkpoint) | as mul (`relu_lazy`: `+e` on its additive MAC share) | coordinated lie on component and hash |
 //!
 //! In the backend's fused layer and truncation (`bilinear_trunc_lazy`) the
-//! masked share goes to both neighbours: `FlipBit` in `linear` alters the
-//! copy to `next`, in `trunc` the copy to `prev`; `AddError` in `linear`
-//! adds to the product, in `trunc` to the opened share; `InconsistentShare`
-//! and `Lie` are as in the tables (the layer's operand and claim, the
-//! mask's component and additive MAC).
+//! masked shares go to the layer's king (party `k mod 3` for the session's
+//! `k`-th such layer), which sends their sum to both its neighbours: a
+//! message to `next` is sent in `linear`, one to `prev` in `trunc`, so
+//! `FlipBit` in `linear` alters the king's copy to `next` (or another
+//! party's share, where the king is its `next`), in `trunc` the copy to
+//! `prev`; `AddError` in `linear` adds to the product, in `trunc` to the
+//! opened share; `InconsistentShare` and `Lie` are as in the tables (the
+//! layer's operand and claim, the mask's component and additive MAC).
 //!
 //! A consistent lie by an input owner about its own input (same component to
 //! both receivers) is not a deviation: it is a different input, which no

@@ -79,10 +79,13 @@ pub struct Aramis {
     cheat: Option<Cheat>,
     fired: bool,
     released: u64,
-    /// Digests of the masked shares that `next` and `prev` sent to both
+    /// Digests of the opened sums that `next` and `prev` sent to both
     /// their neighbours since the last check (`trunc::bilinear_trunc_lazy`):
     /// the two receivers of each compare them at the checkpoint.
     pub(crate) sole_openings: Option<SoleOpenings>,
+    /// Fused layer openings so far: layer `k` is opened through party
+    /// `k mod 3` (`trunc::bilinear_trunc_lazy`).
+    pub(crate) fused_openings: usize,
 }
 
 /// See [`Aramis::sole_openings`]: keyed digests of the masked shares
@@ -217,6 +220,7 @@ impl Aramis {
             fired: false,
             released: 0,
             sole_openings: None,
+            fused_openings: 0,
         }
     }
 

@@ -817,8 +817,9 @@ impl Aramis {
     ///    reveals at most the 2-adic valuation of `T`;
     /// 5. verdict round.
     fn verify_inner(&mut self, extra: Option<&AuthShare>, lie_here: bool, prove_ands: bool) -> Result<()> {
-        // the two receivers of every masked share opened to both
-        // neighbours compare what they got (in the coin's round)
+        // the two receivers of every fused layer's opened sum (sent by the
+        // layer's king to both) compare their digests of it, in the coin's
+        // round; every party takes part once any layer was opened
         if let Some(s) = self.sole_openings.take() {
             let me = self.id();
             self.send(prev(me), s.from_next.to_le_bytes().to_vec())?;

@@ -266,42 +266,62 @@ fn a_layer_on_a_relu_result_with_an_additive_mac_is_checked() {
     }
 }
 
-/// A layer with its truncation in one opening (`bilinear_trunc_lazy`, the
-/// backend's Conv/MatMul): a party that sends its two neighbours different
-/// copies of its masked share is caught by their digest comparison at the
-/// checkpoint, whichever copy it alters; every other deviation in the
-/// layer or the truncation aborts too (2 steps x 5 deviations x 3 parties).
+/// Layers with their truncation in one opening (`bilinear_trunc_lazy`, the
+/// backend's Conv/MatMul), opened through one party per layer (the king,
+/// layer k: party k mod 3): a king that sends its two neighbours different
+/// sums is caught by their digest comparison at the checkpoint, whichever
+/// copy it alters; a wrong share sent to the king, and every other
+/// deviation in the layers or the truncations, aborts too (2 steps x 5
+/// deviations x 3 parties). Three layers, so that every party is king once.
 #[test]
 fn a_fused_layer_opening_is_checked() {
+    const LAYERS: usize = 3;
     let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
         let me = a.id();
         let x: Vec<u64> = (0..12u64).map(|i| i.wrapping_mul(37).wrapping_sub(200)).collect();
         let w: Vec<u64> = (0..8u64).map(|i| i * 3 + 1).collect();
         let sx = a.input(1, (me == 1).then_some(&x[..]), 12)?;
         let sw = a.input_values(0, (me == 0).then_some(&w[..]), 8)?;
-        let y = a.bilinear_trunc_lazy(&sx, &sw, Some(0), Gemm { m: 3, k: 4, n: 2 }, 2)?;
-        let y = a.replicate_mac(&y)?;
-        a.output_to(DATA_OWNER, &y)
+        let mut ys = Vec::new();
+        for _ in 0..LAYERS {
+            let y = a.bilinear_trunc_lazy(&sx, &sw, Some(0), Gemm { m: 3, k: 4, n: 2 }, 2)?;
+            ys.push(a.replicate_mac(&y)?);
+        }
+        let refs: Vec<&AuthShare> = ys.iter().collect();
+        a.output_to(DATA_OWNER, &AuthShare::concat(&refs))
     };
-    // honest: floor(x w / 4) up to the truncation's last-bit error
+    // honest: floor(x w / 4) up to the truncation's last-bit error, each layer
     let res = run3(Some(21), [None; 3], program);
     let got = res[1].as_ref().unwrap().clone().unwrap();
+    assert_eq!(got.len(), 6 * LAYERS);
     let (x, w): (Vec<i64>, Vec<i64>) = (
         (0..12i64).map(|i| i * 37 - 200).collect(),
         (0..8i64).map(|i| i * 3 + 1).collect(),
     );
-    for i in 0..3 {
-        for j in 0..2 {
-            let z: i64 = (0..4).map(|l| x[i * 4 + l] * w[l * 2 + j]).sum();
-            let e = got[i * 2 + j] as i64 - z.div_euclid(4);
-            assert!(
-                (-1..=2).contains(&e),
-                "({i}, {j}): {} vs {}",
-                got[i * 2 + j] as i64,
-                z >> 2
-            );
+    for (l, got) in got.chunks(6).enumerate() {
+        for i in 0..3 {
+            for j in 0..2 {
+                let z: i64 = (0..4).map(|k| x[i * 4 + k] * w[k * 2 + j]).sum();
+                let e = got[i * 2 + j] as i64 - z.div_euclid(4);
+                assert!(
+                    (-1..=2).contains(&e),
+                    "layer {l} ({i}, {j}): {} vs {}",
+                    got[i * 2 + j] as i64,
+                    z >> 2
+                );
+            }
         }
     }
+    // Where a FlipBit fires: the first layer in which the cheater sends a
+    // message of the step (the king sends its sum to `next` in `Bilinear`
+    // and to `prev` in `Trunc`; the others send their share to the king,
+    // in `Bilinear` if it is their `next`, else in `Trunc`). It alters a
+    // copy of the sum if the cheater is that layer's king.
+    let flips_a_copy = |cheater: usize, step: Step| {
+        (0..LAYERS)
+            .find(|&l| l % 3 == cheater || ((l % 3 == (cheater + 1) % 3) == (step == Step::Bilinear)))
+            .is_some_and(|l| l % 3 == cheater)
+    };
     // (an error that vanishes mod 2^78 on the wire still reaches it)
     let devs: Vec<Deviation> = Deviation::all(1 << 63 | 1)
         .into_iter()
@@ -317,7 +337,7 @@ fn a_fused_layer_opening_is_checked() {
                 for e in &errs {
                     assert!(e.contains("cheating detected"), "P{cheater} {step:?} {dev:?}: {e}");
                 }
-                if dev == Deviation::FlipBit {
+                if dev == Deviation::FlipBit && flips_a_copy(cheater, step) {
                     // the receiver of the true copy holds the digest of the
                     // altered one (from the other receiver): it names the
                     // comparison, its first check at the checkpoint

@@ -202,11 +202,12 @@ fn truncation_and_relu_costs() {
     assert_eq!(trunc, (78 * n + 96, 2));
     // with the MAC left additive: the opening alone
     assert_eq!(trunc_lazy, (30 * n + 96, 1));
-    // fused with the layer: each party's masked 78-bit share to both
-    // neighbours (60 B per output element instead of 48 + 30, one round
-    // instead of two); the receivers' keyed digests (3 x 8 B) ride on the check
-    assert_eq!(fused, (60 * n, 1));
-    assert_eq!(fused_verify, (60 * n + 390 + 24, 1 + 5));
+    // fused with the layer: the two other parties' masked 78-bit shares to
+    // the layer's king, which sends the sum to both (40 B per output
+    // element instead of 48 + 30, two rounds); the keyed digests of the
+    // sum (3 x 8 B: every party takes part) ride on the check
+    assert_eq!(fused, (40 * n, 2));
+    assert_eq!(fused_verify, (40 * n + 390 + 24, 2 + 5));
     // a 28-bit ReLU whose MAC stays additive: 48 B per element less (no
     // MAC reshare); making it replicated costs them back in one more round
     let relu28 = (112 + 3 * 32) * n + (3 * 28 + 27) * n / 8 + 96;
