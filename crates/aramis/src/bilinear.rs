@@ -245,9 +245,18 @@ impl Bilinear for Conv {
         // plane by plane, every weighting in one pass
         for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
             let (n, oc) = (idx / o, idx % o);
-            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n * pix..(n + 1) * pix]).collect();
-            for ((a, w), d) in acc.iter_mut().zip(w).zip(dot_each(plane, &s)) {
-                *a = a.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
+            let at = n * pix..(n + 1) * pix;
+            let add = |a: &mut u128, w: &Weights, d: u128| *a = a.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
+            if let [w0, w1, w2] = w {
+                // (the check's count, without a vector per plane)
+                let d = kernel::dot_u128_u64(plane, [&w0.s[at.clone()], &w1.s[at.clone()], &w2.s[at]]);
+                for ((a, w), d) in acc.iter_mut().zip(w).zip(d) {
+                    add(a, w, d);
+                }
+            } else {
+                for (a, w) in acc.iter_mut().zip(w) {
+                    add(a, w, dot_w(plane, &w.s[at.clone()]));
+                }
             }
         }
         acc
@@ -263,18 +272,23 @@ impl Bilinear for Conv {
         if pix == 0 {
             return u;
         }
-        for n in 0..g.n {
-            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n * pix..(n + 1) * pix]).collect();
+        // images in runs of up to 2^16 patch-row elements: a patch row of
+        // every image of the run is built into one buffer that stays in
+        // cache (never the whole patch matrix) and weighed in one pass,
+        // every weighting at once; rows in parallel when there is enough work
+        let per = ((1usize << 16) / pix).clamp(1, g.n.max(1));
+        for n0 in (0..g.n).step_by(per) {
+            let n1 = (n0 + per).min(g.n);
+            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n0 * pix..n1 * pix]).collect();
             for grp in 0..g.groups {
-                // patch row by patch row (each built into a buffer that stays
-                // in cache, never the whole patch matrix), every weighting
-                // in one pass; rows in parallel when there is enough work
                 let row = |buf: &mut Vec<u128>, q: usize| {
-                    ring::im2col_row(g, x, n, grp, q, buf);
+                    for (n, seg) in (n0..n1).zip(buf.chunks_exact_mut(pix)) {
+                        ring::im2col_row(g, x, n, grp, q, seg);
+                    }
                     dot_each(buf, &s)
                 };
-                let init = || vec![0u128; pix];
-                let sums: Vec<Vec<u128>> = if kr * pix >= 1 << 16 {
+                let init = || vec![0u128; (n1 - n0) * pix];
+                let sums: Vec<Vec<u128>> = if kr * (n1 - n0) * pix >= 1 << 16 {
                     (0..kr).into_par_iter().map_init(init, row).collect()
                 } else {
                     let mut buf = init();

@@ -63,6 +63,9 @@ pub struct Aramis {
     pub(crate) pending: Vec<AuthShare>,
     /// Bilinear layers awaiting their check (see `protocols::verify_inner`).
     pub(crate) layers: Vec<crate::bilinear::LayerClaim>,
+    /// The fused layers' mask high parts awaiting their MAC check, kept as
+    /// what they are recomputed from (`trunc::FusedMask`).
+    pub(crate) fused_masks: Vec<crate::trunc::FusedMask>,
     /// daBit batches awaiting their check (`compare::DaBitClaim`).
     pub(crate) dabit_claims: Vec<crate::compare::DaBitClaim>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
@@ -210,6 +213,7 @@ impl Aramis {
             },
             pending: Vec::new(),
             layers: Vec::new(),
+            fused_masks: Vec::new(),
             dabit_claims: Vec::new(),
             and_log: Default::default(),
             adder_log: Default::default(),
@@ -271,6 +275,7 @@ impl Aramis {
     /// (The AND logs, under 2^24 gates each, wait for their own proof.)
     pub fn pending_elements(&self) -> usize {
         self.pending.iter().map(|x| x.len()).sum::<usize>()
+            + self.fused_masks.iter().map(|f| f.len()).sum::<usize>()
             + self.layers.iter().map(|l| l.elements()).sum::<usize>()
             + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>()
     }
@@ -543,6 +548,7 @@ impl Aramis {
                 let step = CHECKS[k];
                 self.aborted = Some(step);
                 self.pending.clear();
+                self.fused_masks.clear();
                 self.layers.clear();
                 self.and_log.clear();
                 self.adder_log.clear();

@@ -835,6 +835,7 @@ impl Aramis {
         // takes an idle core. The results are added in the items' order.
         let mut seeds = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
         let pending = std::mem::take(&mut self.pending);
+        let fused = std::mem::take(&mut self.fused_masks);
         let dabits = std::mem::take(&mut self.dabit_claims);
         let layers = std::mem::take(&mut self.layers);
         let id = self.id();
@@ -842,11 +843,14 @@ impl Aramis {
             .iter()
             .chain(extra)
             .map(CheckItem::Pending)
+            .chain(fused.iter().map(CheckItem::FusedMask))
             .chain(dabits.iter().map(CheckItem::DaBits))
             .chain(layers.into_iter().map(CheckItem::Layer))
             .map(|item| (item, seeds.fork()))
             .collect();
-        let parts: Vec<(CheckSums, Vec<LazyLayer>)> = jobs.into_par_iter().map(|(item, g)| item.sums(id, g)).collect();
+        let alpha = (self.alpha.a[0], self.alpha.b[0]);
+        let parts: Vec<(CheckSums, Vec<LazyLayer>)> =
+            jobs.into_par_iter().map(|(item, g)| item.sums(id, alpha, g)).collect();
         let mut sums = CheckSums::new();
         let mut lazy = Vec::new();
         for (s, l) in parts {
@@ -1036,14 +1040,21 @@ type LazyLayer = (Vec<u128>, Vec<u128>, Vec<u128>);
 /// One item of the batched check.
 enum CheckItem<'a> {
     Pending(&'a AuthShare),
+    FusedMask(&'a crate::trunc::FusedMask),
     DaBits(&'a DaBitClaim),
     Layer(LayerClaim),
 }
 
 impl CheckItem<'_> {
-    fn sums(self, id: usize, g: Prg) -> (CheckSums, Vec<LazyLayer>) {
+    fn sums(self, id: usize, alpha: (u128, u128), mut g: Prg) -> (CheckSums, Vec<LazyLayer>) {
         match self {
             CheckItem::Pending(x) => (CheckSums::of_pending(x, g), Vec::new()),
+            CheckItem::FusedMask(f) => {
+                // (its MAC is additive: `uv`, as for a pending sharing)
+                let mut c = CheckSums::new();
+                (c.w.a[0], c.w.b[0], c.uv) = f.check_sums(id, alpha, &mut g);
+                (c, Vec::new())
+            }
             CheckItem::DaBits(dc) => (CheckSums::of_dabits(id, dc, g), Vec::new()),
             CheckItem::Layer(l) => CheckSums::of_layer(l, g),
         }

@@ -31,12 +31,13 @@
 //! 2 rounds; per party and element one 16-byte MAC reshare and one 16-byte
 //! component (+ a 32-byte hash per call): 96 bytes per element in total.
 
-use crate::bilinear::Bilinear;
+use crate::bilinear::{dot_w, Bilinear};
 use crate::cheat::Step;
 use crate::error::{AramisError, Result};
 use crate::party::{Aramis, SoleOpenings, CHK_OPEN};
 use crate::protocols::{put_width, read_width, uv_term, width_len};
 use crate::share::{AuthShare, RShare};
+use cryptflow_mpc::Prg;
 use cryptflow_net::{next, prev, PartyId};
 
 /// `x` entering a truncation must satisfy `|x| < 2^TRUNC_VALUE_BITS`.
@@ -153,21 +154,22 @@ impl Aramis {
     /// A bilinear layer and its truncation in one opening (the backend's
     /// Conv/MatMul): the result of [`Aramis::mul_bilinear_values`] then
     /// [`Aramis::trunc_values_lazy`], without resharing `f(x, y)`. Each
-    /// party sends its masked 3-out-of-3 share `c_i = z_i + a_i + r_i
+    /// party forms its masked 3-out-of-3 share `c_i = z_i + a_i + r_i
     /// (+ 2^36 at party 0)` mod 2^78 (`z_i` its local share of `f(x, y)`,
-    /// `a_i` its share of a zero sharing, which hides `c_i` from each
-    /// receiver, `r_i` its own mask component) to **both** neighbours, so
-    /// everyone has `c = f(x, y) + 2^36 + r` (it never wraps, as in
-    /// [`Aramis::trunc`]). The two receivers of each `c_i` compare digests
-    /// of everything they got this way at the next checkpoint (keyed
-    /// GF(2^64) digests, [`crate::party::SoleOpenings`]), and the
-    /// layer's check takes `c - 2^36 - [r]`, the value the truncation
-    /// actually used, as the layer's result: a wrong or inconsistent
-    /// `c_i` is caught there. 1 round, 20 bytes per output element and
-    /// party (60 in all, against 48 + 30 and 2 rounds), plus an 8-byte
-    /// digest per party at the checkpoint. For the cheat hook the copy to
-    /// `next` is the layer's message (`Step::Bilinear`) and the copy to
-    /// `prev` the truncation's (`Step::Trunc`).
+    /// `a_i` its share of a zero sharing, which hides `c_i` from its
+    /// receiver, `r_i` its own mask component); the layer's king (party
+    /// `k mod 3` for the session's `k`-th such layer) receives the other
+    /// two, and sends the sum `c = f(x, y) + 2^36 + r` (it never wraps, as
+    /// in [`Aramis::trunc`]) to both. The two receivers compare digests of
+    /// every sum they got this way at the next checkpoint (keyed GF(2^64)
+    /// digests, [`crate::party::SoleOpenings`]), and the layer's check
+    /// takes `c - 2^36 - [r]`, the value the truncation actually used, as
+    /// the layer's result: a wrong `c_i`, or a wrong or inconsistent sum,
+    /// is caught there. 2 rounds, 40 bytes per output element in all
+    /// (against 48 + 30 and 2 rounds for a reshare and a truncation), plus
+    /// an 8-byte digest per party at the checkpoint. For the cheat hook a
+    /// message to `next` is the layer's (`Step::Bilinear`), one to `prev`
+    /// the truncation's (`Step::Trunc`).
     pub fn bilinear_trunc_lazy<B: Bilinear + 'static>(
         &mut self,
         x: &AuthShare,
@@ -225,6 +227,8 @@ impl Aramis {
         let len = width_len(n, TRUNC_OPEN_BITS);
         let step_to = |to: PartyId| if to == next(me) { Step::Bilinear } else { Step::Trunc };
         self.tick();
+        // (the king's encoded sum, kept for the mask's check)
+        let mut king_msg = Vec::new();
         let from_king = if me == king {
             let from_prev = self.recv(prev(me), len)?;
             let from_next = self.recv(next(me), len)?;
@@ -245,7 +249,8 @@ impl Aramis {
             self.enter(Step::Bilinear)?;
             self.send(next(me), msg.clone())?;
             self.enter(Step::Trunc)?;
-            self.send(prev(me), msg)?;
+            self.send(prev(me), msg.clone())?;
+            king_msg = msg;
             None
         } else {
             msg.truncate(n * w);
@@ -287,7 +292,7 @@ impl Aramis {
         let keep = |on: bool, v: u128| if on { v } else { 0 };
         // (filled by push: zero-filled buffers cost a memset each)
         let cap = || Vec::with_capacity(n);
-        let (mut za, mut zb, mut ha, mut hb, mut hm) = (cap(), cap(), cap(), cap(), cap());
+        let (mut za, mut zb) = (cap(), cap());
         let (mut va, mut vb, mut ma) = (cap(), cap(), cap());
         for (j, (&cj, (&a, &b))) in c.iter().zip(ra.iter().zip(&rb)).enumerate() {
             let cj = match &from_king {
@@ -298,16 +303,12 @@ impl Aramis {
             zb.push(keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b));
             let (h, k) = (a >> d, b >> d);
             let m = uv_term(aa, ab, h, k);
-            ha.push(h);
-            hb.push(k);
-            hm.push(m);
             let t = (cj >> d).wrapping_sub(sub);
             va.push(keep(on_a, t).wrapping_sub(h));
             vb.push(keep(on_b, t).wrapping_sub(k));
             ma.push(t.wrapping_mul(aa).wrapping_sub(m));
         }
         if n > 0 && forged != 0 {
-            hm[0] = hm[0].wrapping_add(forged);
             ma[0] = ma[0].wrapping_sub(forged);
         }
         drop((c, ra, rb));
@@ -315,18 +316,16 @@ impl Aramis {
             a: za.into(),
             b: zb.into(),
         };
-        self.claim(Box::new(map), x, y, zv, lie);
-        // the mask's high part, with its additive MAC, joins the next check
-        self.pending.push(AuthShare {
-            v: RShare {
-                a: ha.into(),
-                b: hb.into(),
-            },
-            m: RShare {
-                a: hm.into(),
-                b: Vec::new().into(),
-            },
+        // the mask's high part, with its additive MAC, joins the next
+        // check, kept as the claim's result and the opened sum, from which
+        // the check recomputes it (42 B per element instead of 48 more)
+        self.fused_masks.push(FusedMask {
+            z: zv.clone(),
+            c: from_king.unwrap_or(king_msg),
+            d,
+            forged,
         });
+        self.claim(Box::new(map), x, y, zv, lie);
         Ok(AuthShare {
             v: RShare {
                 a: va.into(),
@@ -337,6 +336,56 @@ impl Aramis {
                 b: Vec::new().into(),
             },
         })
+    }
+}
+
+/// A fused layer's mask high part `[r >> d]` and its additive MAC
+/// awaiting the check (`Aramis::bilinear_trunc_lazy`), kept as what they
+/// are recomputed from: this party's components of the layer's result
+/// `z = c - 2^36 - [r]` (shared with the layer's claim) and the opened sum
+/// `c`, so `r_j = [public part] (c - 2^36) - z_j`, exactly as the layer
+/// pass had them (a cheat's altered component included).
+pub(crate) struct FusedMask {
+    pub z: RShare,
+    /// The opened sums, 78-bit elements as on the wire (public).
+    pub c: Vec<u8>,
+    pub d: u32,
+    /// Cheat hook: what this party added to element 0's MAC share.
+    pub forged: u128,
+}
+
+impl FusedMask {
+    pub fn len(&self) -> usize {
+        self.z.len()
+    }
+
+    /// This party's `(sum rho_j h_j, sum rho_j k_j, sum rho_j m_j)` over the
+    /// high parts' components `(h, k)` and additive MAC shares `m`, with
+    /// `rho` drawn block by block from `g` (as `coin_blocks`).
+    pub fn check_sums(&self, me: PartyId, alpha: (u128, u128), g: &mut Prg) -> (u128, u128, u128) {
+        const B: usize = 512;
+        let (on_a, on_b) = (me == 0, me == 2);
+        let base = 1u128 << TRUNC_VALUE_BITS;
+        let keep = |on: bool, v: u128| if on { v } else { 0 };
+        let (mut rho, mut h, mut k, mut m) = ([0u64; B], [0u128; B], [0u128; B], [0u128; B]);
+        let (mut wa, mut wb, mut uv) = (0u128, 0u128, 0u128);
+        crate::protocols::coin_blocks(g, self.len(), &mut rho, |start, end, rho| {
+            for (i, j) in (start..end).enumerate() {
+                let cj = read_width(&self.c, j, TRUNC_OPEN_BITS).wrapping_sub(base);
+                let a = keep(on_a, cj).wrapping_sub(self.z.a[j]);
+                let b = keep(on_b, cj).wrapping_sub(self.z.b[j]);
+                (h[i], k[i]) = (a >> self.d, b >> self.d);
+                m[i] = uv_term(alpha.0, alpha.1, h[i], k[i]);
+            }
+            if start == 0 && end > 0 {
+                m[0] = m[0].wrapping_add(self.forged);
+            }
+            let len = end - start;
+            uv = uv.wrapping_add(dot_w(&m[..len], rho));
+            wa = wa.wrapping_add(dot_w(&h[..len], rho));
+            wb = wb.wrapping_add(dot_w(&k[..len], rho));
+        });
+        (wa, wb, uv)
     }
 }
 
