@@ -589,6 +589,25 @@ impl Aramis {
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
         self.relu_then(&x.sub(y), bits, |r| y.add(r))
     }
+
+    /// [`Aramis::max_pairwise`] taking `x`, whose buffers hold `x - y`
+    /// (no new vectors where `x` holds them alone).
+    pub fn max_pairwise_owned(&mut self, mut x: AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
+        x.check("max")?;
+        y.check("max")?;
+        if x.len() != y.len() {
+            return Err(AramisError::Shape(format!(
+                "max of {} and {} elements",
+                x.len(),
+                y.len()
+            )));
+        }
+        if x.mac_is_additive() != y.mac_is_additive() {
+            return self.max_pairwise(&x, y, bits);
+        }
+        x.sub_assign(y);
+        self.relu_then(&x, bits, |r| y.add(r))
+    }
 }
 
 #[cfg(test)]

@@ -242,6 +242,20 @@ impl AuthShare {
         }
     }
 
+    /// `self -= o`, in place where this sharing holds its buffers alone (no
+    /// new vectors). Panics if the lengths differ.
+    pub fn sub_assign(&mut self, o: &AuthShare) {
+        for (x, y) in [
+            (&mut self.v.a, &o.v.a),
+            (&mut self.v.b, &o.v.b),
+            (&mut self.m.a, &o.m.a),
+            (&mut self.m.b, &o.m.b),
+        ] {
+            assert_eq!(x.len(), y.len(), "share length mismatch");
+            x.iter_mut().zip(y.iter()).for_each(|(p, q)| *p = p.wrapping_sub(*q));
+        }
+    }
+
     /// `self - o`. Panics if the lengths differ.
     pub fn sub(&self, o: &AuthShare) -> AuthShare {
         AuthShare {

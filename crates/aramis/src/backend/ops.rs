@@ -278,7 +278,10 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
                 (cur, r, tail)
             }
         };
-        let m = b.aramis.max_pairwise(&l, &r, bits).map_err(|e| node_err(node, e))?;
+        let m = b
+            .aramis
+            .max_pairwise_owned(l, &r, bits)
+            .map_err(|e| node_err(node, e))?;
         level = Some(match tail {
             Some(t) => AuthShare::concat(&[&m, &t]),
             None => m,
