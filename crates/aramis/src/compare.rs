@@ -262,7 +262,8 @@ impl Aramis {
             // P0's additive attack: a wrong product, which its claim catches
             v[0] = v[0].wrapping_add(self.fire_add_error());
         }
-        let z1 = self.input_one_receiver(0, b01.as_deref(), n)?;
+        // (a bit: shared in the small form, 10 B instead of 16)
+        let z1 = self.input_one_receiver(0, b01.as_deref(), n, true)?;
         // u = S_0 + S_1 - 2 z1: this party's `a` of S_0 + S_1 is b_id where
         // id is 0 or 1, its `b` is b_(id+1) where id + 1 is 0 or 1
         let (ua_on, ub_on) = (id != 2, id != 1);

@@ -127,6 +127,22 @@ pub(crate) fn decode_width(m: &[u8], n: usize, bits: u32) -> Vec<u128> {
     (0..n.min(whole)).map(|j| read_width(m, j, bits)).collect()
 }
 
+/// Bound on the values of [`Aramis::input_small_values`]: `|x| < 2^28`
+/// (fixed-point weights: at 14 fractional bits, below 16384).
+pub const SMALL_INPUT_BITS: u32 = 28;
+/// Their stream component is uniform below 2^78 (statistical distance
+/// 2^29 / 2^78 = 2^-49 per element between two values in range) ...
+const SMALL_MASK_BITS: u32 = 78;
+/// ... and the sent one, `x - c` in `(-2^78, 2^28)`, an 80-bit
+/// two's-complement integer on the wire (10 bytes).
+const SMALL_WIRE_BITS: u32 = 80;
+const _: () = assert!(SMALL_MASK_BITS + 1 < SMALL_WIRE_BITS && SMALL_INPUT_BITS < SMALL_MASK_BITS);
+
+/// `v mod 2^bits` read as a `bits`-bit two's-complement integer, in Z_2^128.
+fn sign_extend(v: u128, bits: u32) -> u128 {
+    (((v << (128 - bits)) as i128) >> (128 - bits)) as u128
+}
+
 /// The owner's own input values, which it must supply, `n` of them.
 fn owner_values<T>(values: Option<&[T]>, n: usize) -> Result<&[T]> {
     let x = values.ok_or_else(|| AramisError::Param("the owner must supply its input".into()))?;
@@ -338,13 +354,46 @@ impl Aramis {
         self.enter(Step::Input)?;
         // (the length is checked on the lifted values)
         let wide = values.map(lift);
-        self.input_one_receiver(owner, wide.as_deref(), n)
+        self.input_one_receiver(owner, wide.as_deref(), n, false)
+    }
+
+    /// [`Aramis::input_values`] for values below 2^28 in magnitude (read
+    /// as signed; fixed-point weights): the stream component is uniform
+    /// below 2^78 instead of over Z_2^128, and the sent one, `x - c`, an
+    /// 80-bit two's-complement integer, goes in 10 bytes instead of 16.
+    /// It hides `x` within statistical distance 2^-49 per element
+    /// (instead of perfectly); the sum of the components is `x` exactly,
+    /// as before. Fails (at the owner, before anything is sent) if a value
+    /// is out of range.
+    pub fn input_small_values(&mut self, owner: PartyId, values: Option<&[u64]>, n: usize) -> Result<RShare> {
+        check_party(owner)?;
+        self.enter(Step::Input)?;
+        let wide = values.map(lift);
+        if let Some(w) = &wide {
+            let bound = 1i128 << SMALL_INPUT_BITS;
+            if w.iter().any(|&v| (v as i128).abs() >= bound) {
+                return Err(AramisError::Param(format!(
+                    "an input value of magnitude 2^{SMALL_INPUT_BITS} or more cannot be shared this way"
+                )));
+            }
+        }
+        self.input_one_receiver(owner, wide.as_deref(), n, true)
     }
 
     /// The sharing of [`Aramis::input_values`] for elements of Z_2^128,
     /// inside the current step (also the daBit's product that P0 alone
     /// can compute).
-    pub(crate) fn input_one_receiver(&mut self, owner: PartyId, values: Option<&[u128]>, n: usize) -> Result<RShare> {
+    /// With `small`, the statistical form of [`Aramis::input_small_values`]
+    /// (the caller keeps the values below 2^28, or accepts that an
+    /// out-of-range value is shared as another one: the owner keeps the
+    /// copy it sent, so the sharing stays consistent either way).
+    pub(crate) fn input_one_receiver(
+        &mut self,
+        owner: PartyId,
+        values: Option<&[u128]>,
+        n: usize,
+        small: bool,
+    ) -> Result<RShare> {
         let me = self.id();
         self.tick();
         let fire = |a: &mut Aramis, v: &mut [u128]| {
@@ -352,13 +401,26 @@ impl Aramis {
                 v[0] = v[0].wrapping_add(1);
             }
         };
+        let narrow = |c: &mut Vec<u128>| {
+            if small {
+                c.iter_mut().for_each(|v| *v &= (1u128 << SMALL_MASK_BITS) - 1);
+            }
+        };
         if me == owner {
             let x = owner_values(values, n)?;
-            let c = self.p.prg_prev().gen_u128(n);
+            let mut c = self.p.prg_prev().gen_u128(n);
+            narrow(&mut c);
             let mut d: Vec<u128> = (0..n).map(|j| x[j].wrapping_sub(c[j])).collect();
             // Not through `send`: a flipped bit here would only change the
             // owner's input consistently, which no protocol can detect.
-            self.p.send_bytes(next(me), u128s_to_bytes(&d))?;
+            let msg = if small {
+                // (the owner keeps what the receiver will read)
+                d.iter_mut().for_each(|v| *v = sign_extend(*v, SMALL_WIRE_BITS));
+                encode_width(&d, SMALL_WIRE_BITS)
+            } else {
+                u128s_to_bytes(&d)
+            };
+            self.p.send_bytes(next(me), msg)?;
             fire(self, &mut d);
             Ok(RShare {
                 a: c.into(),
@@ -366,13 +428,21 @@ impl Aramis {
             })
         } else if me == prev(owner) {
             let mut c = self.p.prg_next().gen_u128(n);
+            narrow(&mut c);
             fire(self, &mut c);
             Ok(RShare {
                 a: vec![0; n].into(),
                 b: c.into(),
             })
         } else {
-            let mut d = self.recv_u128s(owner, n)?;
+            let mut d = if small {
+                let m = self.recv(owner, width_len(n, SMALL_WIRE_BITS))?;
+                (0..n)
+                    .map(|j| sign_extend(read_width(&m, j, SMALL_WIRE_BITS), SMALL_WIRE_BITS))
+                    .collect()
+            } else {
+                self.recv_u128s(owner, n)?
+            };
             fire(self, &mut d);
             Ok(RShare {
                 a: d.into(),

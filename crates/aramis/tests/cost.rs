@@ -64,6 +64,11 @@ fn costs_per_element() {
         let v = vec![5u64; N];
         a.input_values(0, (me == 0).then_some(&v[..]), N).unwrap();
     });
+    let input_small = aramis_cost(none, |a, _| {
+        let me = a.id();
+        let v = vec![5u64.wrapping_neg(); N];
+        a.input_small_values(0, (me == 0).then_some(&v[..]), N).unwrap();
+    });
     let mul = aramis_cost(inputs, |a, x| {
         a.mul(&x[0], &x[1]).unwrap();
     });
@@ -127,6 +132,8 @@ fn costs_per_element() {
     }
     assert_eq!(input, (80 * n + 64, 2));
     assert_eq!(input_values, (16 * n, 1));
+    // the small form (values below 2^36: the backend's weights): 10 B
+    assert_eq!(input_small, (10 * n, 1));
     assert_eq!(mul, (96 * n, 1));
     assert_eq!(bil, (96 * n, 2));
     assert_eq!(bil_verify, (96 * n + 390, 7));
@@ -210,23 +217,23 @@ fn truncation_and_relu_costs() {
     assert_eq!(fused_verify, (40 * n + 390 + 24, 2 + 5));
     // a 28-bit ReLU whose MAC stays additive: 48 B per element less (no
     // MAC reshare); making it replicated costs them back in one more round
-    let relu28 = (112 + 3 * 32) * n + (3 * 28 + 27) * n / 8 + 96;
+    let relu28 = (106 + 3 * 32) * n + (3 * 28 + 27) * n / 8 + 96;
     assert_eq!(relu_lazy, (relu28 - 48 * n, 28 + 4));
     assert_eq!(replicate, (relu28, 28 + 5));
     // MACs of two pair bits (each from two parties: 2 x 2 x 16 B), b_0 b_1
-    // as P0's input to P1 (16 B), u b_2 from P1 and P2 alone (2 x 16 B),
-    // the result's MAC (3 x 16 B)
-    assert_eq!(bits, (160 * n, 4));
+    // as P0's small input to P1 (10 B), u b_2 from P1 and P2 alone (2 x 16
+    // B), the result's MAC (3 x 16 B)
+    assert_eq!(bits, (154 * n, 4));
     for (w, c) in relus {
         let w = w as u64;
         // per party: w-1 ANDs (the ripple carry of x0 + (x1 + x2)) of one
         // bit each and the opened bit; P1's carry shares to P2 (w-1 bits);
-        // daBit 112 over the three parties (no MAC of its own), select 32
+        // daBit 106 over the three parties (no MAC of its own), select 32
         // per party (+96 B per call)
         let ands = w - 1;
         assert_eq!(
             c,
-            ((112 + 3 * 32) * n + (3 * (ands + 1) + (w - 1)) * n / 8 + 96, w + 4),
+            ((106 + 3 * 32) * n + (3 * (ands + 1) + (w - 1)) * n / 8 + 96, w + 4),
             "w = {w}"
         );
     }

@@ -185,3 +185,42 @@ fn a_layer_by_weights_evaluates_the_map_once_per_party() {
         assert!(e.contains("not shared by party 1"), "party {id}: {e}");
     }
 }
+
+/// Weights shared in the small form (`input_small_values`: a stream
+/// component below 2^78, the sent one an 80-bit integer, 10 B each) give
+/// the exact layer, negative values and the range's edges included; a
+/// value of magnitude 2^28 is refused at the owner, before anything is sent.
+#[test]
+fn small_values_are_shared_exactly_and_out_of_range_ones_refused() {
+    let (m, k, q) = (3, 5, 4);
+    let x: Vec<u64> = (0..m * k)
+        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let edge = (1i64 << 28) - 1;
+    let w: Vec<u64> = (0..k * q)
+        .map(|i| match i {
+            0 => edge as u64,
+            1 => (-edge) as u64,
+            _ => ((i as i64 * 7919) % 20001 - 10000) as u64,
+        })
+        .collect();
+    let want = gemm64(m, k, q, &x, &w);
+    let res = run3(Some(13), [None; 3], |a| {
+        let me = a.id();
+        let sx = a.input(1, (me == 1).then_some(&x[..]), m * k)?;
+        let sw = a.input_small_values(0, (me == 0).then_some(&w[..]), k * q)?;
+        let z = a.mul_bilinear_values(&sx, &sw, Some(0), Gemm { m, k, n: q })?;
+        let z = a.authenticate_values(&z)?;
+        a.output_to(1, &z)
+    });
+    for (id, r) in res.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), (id == 1).then(|| want.clone()), "party {id}");
+    }
+    let too_big = [5u64, 1 << 28];
+    let res = run3(Some(14), [None; 3], |a| {
+        let me = a.id();
+        a.input_small_values(0, (me == 0).then_some(&too_big[..]), 2)
+    });
+    let e = res[0].as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("cannot be shared"), "{e}");
+}

@@ -88,9 +88,10 @@ impl MaliciousBackend {
         let s = if owner == MODEL_OWNER {
             // weights: value shares only, the MAC is made on first use by an
             // op that needs it (see `with_macs`)
+            // (fixed-point weights are far below 2^28: the small form)
             let v = self
                 .aramis
-                .input_values(owner, enc.as_deref(), n)
+                .input_small_values(owner, enc.as_deref(), n)
                 .map_err(|e| node_err(node, e))?;
             AuthShare {
                 v,
