@@ -237,7 +237,7 @@ fn run_as(
         listen_addr: args.listen.clone(),
         ..TlsOptions::default()
     };
-    let hello = Hello::new(id, program.hash_bytes(), args.backend.name());
+    let hello = Hello::new(id, program.hash_bytes(), args.backend.wire_name());
     let mut chan: TlsChannel = connect_from_config(config, id, &key, hello, &opts).map_err(net)?;
     drop(key);
     let samples = match input {

@@ -27,11 +27,24 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The backend name, as printed and as sent in the TLS hello.
+    /// The backend name, as printed.
     pub fn name(&self) -> &'static str {
         match self {
             Protocol::SemiHonest => "3pc",
             Protocol::Malicious => "3pc-malicious",
+        }
+    }
+
+    /// The name with the version of the backend's message formats, as sent
+    /// in the TLS hello: parties whose formats differ (builds of the same
+    /// crate version from different commits) are refused there instead of
+    /// failing a check later. Bump it with any change to what a backend
+    /// sends (`3pc-malicious`: 2 in session 10, the fused opening through
+    /// one party per layer and the small form of the weights).
+    pub fn wire_name(&self) -> &'static str {
+        match self {
+            Protocol::SemiHonest => "3pc/wire-1",
+            Protocol::Malicious => "3pc-malicious/wire-2",
         }
     }
 }
@@ -162,7 +175,7 @@ pub fn run_loopback(
         .ok_or_else(|| CliError::Usage("the model has no input".into()))?;
     let (samples, _) = split_batch(&input.shape, &want)?;
     let t0 = Instant::now();
-    let chans = loopback_channels(program, protocol.name())?;
+    let chans = loopback_channels(program, protocol.wire_name())?;
     let setup_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut progress = Progress::new(protocol.name(), passes(samples, want[0]), json);

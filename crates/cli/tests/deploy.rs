@@ -481,7 +481,8 @@ fn a_malformed_share_message_is_a_clean_error() {
     let config = PartiesConfig::load(&dir.join("parties.toml")).expect("config");
     let key = std::fs::read_to_string(dir.join("carol.key")).expect("key");
     let program = Program::load(&dir.join("compiled/program.json")).expect("program");
-    let hello = Hello::new(2, program.hash_bytes(), "3pc");
+    // (the `3pc` backend as the hello names it: `Protocol::wire_name`)
+    let hello = Hello::new(2, program.hash_bytes(), "3pc/wire-1");
     let mut chan = connect_from_config(&config, 2, &key, hello, &TlsOptions::default()).expect("connect");
     let count = chan.recv(1).expect("sample count");
     assert_eq!(&count[..4], b"CFN1");
