@@ -96,12 +96,19 @@ pub fn dot_w(x: &[u128], w: &[u64]) -> u128 {
     kernel::dot_u128_u64(&x[..n], [w])[0]
 }
 
-/// `dot_w(x, w[t])` for every `t`, in one pass over `x` for the check's
-/// [`FREIVALDS_REPS`] weightings.
-fn dot_each(x: &[u128], w: &[&[u64]]) -> Vec<u128> {
-    match *w {
-        [a, b, c] => kernel::dot_u128_u64(x, [a, b, c]).to_vec(),
-        _ => w.iter().map(|v| dot_w(x, v)).collect(),
+/// `f(t, dot_w(x, &w[t].s[at]))` for every weighting `t`: one pass over
+/// `x` for the check's [`FREIVALDS_REPS`] weightings, and no vector per
+/// call.
+fn dot_weightings(x: &[u128], w: &[Weights], at: std::ops::Range<usize>, mut f: impl FnMut(usize, u128)) {
+    match w {
+        [a, b, c] => {
+            let d = kernel::dot_u128_u64(x, [&a.s[at.clone()], &b.s[at.clone()], &c.s[at]]);
+            d.into_iter().enumerate().for_each(|(t, d)| f(t, d));
+        }
+        _ => w
+            .iter()
+            .enumerate()
+            .for_each(|(t, wt)| f(t, dot_w(x, &wt.s[at.clone()]))),
     }
 }
 
@@ -245,19 +252,9 @@ impl Bilinear for Conv {
         // plane by plane, every weighting in one pass
         for (idx, plane) in z.chunks_exact(pix.max(1)).enumerate().take(self.g.n * o) {
             let (n, oc) = (idx / o, idx % o);
-            let at = n * pix..(n + 1) * pix;
-            let add = |a: &mut u128, w: &Weights, d: u128| *a = a.wrapping_add((w.r[oc] as u128).wrapping_mul(d));
-            if let [w0, w1, w2] = w {
-                // (the check's count, without a vector per plane)
-                let d = kernel::dot_u128_u64(plane, [&w0.s[at.clone()], &w1.s[at.clone()], &w2.s[at]]);
-                for ((a, w), d) in acc.iter_mut().zip(w).zip(d) {
-                    add(a, w, d);
-                }
-            } else {
-                for (a, w) in acc.iter_mut().zip(w) {
-                    add(a, w, dot_w(plane, &w.s[at.clone()]));
-                }
-            }
+            dot_weightings(plane, w, n * pix..(n + 1) * pix, |t, d| {
+                acc[t] = acc[t].wrapping_add((w[t].r[oc] as u128).wrapping_mul(d));
+            });
         }
         acc
     }
@@ -279,13 +276,14 @@ impl Bilinear for Conv {
         let per = ((1usize << 16) / pix).clamp(1, g.n.max(1));
         for n0 in (0..g.n).step_by(per) {
             let n1 = (n0 + per).min(g.n);
-            let s: Vec<&[u64]> = w.iter().map(|w| &w.s[n0 * pix..n1 * pix]).collect();
             for grp in 0..g.groups {
                 let row = |buf: &mut Vec<u128>, q: usize| {
                     for (n, seg) in (n0..n1).zip(buf.chunks_exact_mut(pix)) {
                         ring::im2col_row(g, x, n, grp, q, seg);
                     }
-                    dot_each(buf, &s)
+                    let mut d = vec![0u128; w.len()];
+                    dot_weightings(buf, w, n0 * pix..n1 * pix, |t, v| d[t] = v);
+                    d
                 };
                 let init = || vec![0u128; (n1 - n0) * pix];
                 let sums: Vec<Vec<u128>> = if kr * (n1 - n0) * pix >= 1 << 16 {

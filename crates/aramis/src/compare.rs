@@ -588,7 +588,8 @@ impl Aramis {
 
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
-        self.relu_then(&x.sub(y), bits, |r| y.add(r))
+        // (a clone shares the buffers: the difference copies them once)
+        self.max_pairwise_owned(x.clone(), y, bits)
     }
 
     /// [`Aramis::max_pairwise`] taking `x`, whose buffers hold `x - y`
@@ -596,15 +597,12 @@ impl Aramis {
     pub fn max_pairwise_owned(&mut self, mut x: AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
         x.check("max")?;
         y.check("max")?;
-        if x.len() != y.len() {
+        if x.len() != y.len() || x.mac_is_additive() != y.mac_is_additive() {
             return Err(AramisError::Shape(format!(
-                "max of {} and {} elements",
+                "max of {} and {} elements, or of an additive and a replicated MAC",
                 x.len(),
                 y.len()
             )));
-        }
-        if x.mac_is_additive() != y.mac_is_additive() {
-            return self.max_pairwise(&x, y, bits);
         }
         x.sub_assign(y);
         self.relu_then(&x, bits, |r| y.add(r))

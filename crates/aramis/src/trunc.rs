@@ -227,18 +227,17 @@ impl Aramis {
         let len = width_len(n, TRUNC_OPEN_BITS);
         let step_to = |to: PartyId| if to == next(me) { Step::Bilinear } else { Step::Trunc };
         self.tick();
-        // (the king's encoded sum, kept for the mask's check)
-        let mut king_msg = Vec::new();
-        let from_king = if me == king {
+        // `opened`: the encoded sum c, as the king sends it and as the others
+        // receive it (also kept for the mask's check)
+        let opened = if me == king {
             let from_prev = self.recv(prev(me), len)?;
             let from_next = self.recv(next(me), len)?;
-            // the public sum, in place of this party's share, and encoded
-            for (j, c) in c.iter_mut().enumerate() {
-                *c = c
+            // the public sum, encoded over this party's own share
+            for (j, c) in c.iter().enumerate() {
+                let sum = c
                     .wrapping_add(read_width(&from_prev, j, TRUNC_OPEN_BITS))
-                    .wrapping_add(read_width(&from_next, j, TRUNC_OPEN_BITS))
-                    & open_mask;
-                put_width(&mut msg, j, w, *c);
+                    .wrapping_add(read_width(&from_next, j, TRUNC_OPEN_BITS));
+                put_width(&mut msg, j, w, sum & open_mask);
             }
             drop((from_prev, from_next));
             msg.truncate(n * w);
@@ -250,8 +249,7 @@ impl Aramis {
             self.send(next(me), msg.clone())?;
             self.enter(Step::Trunc)?;
             self.send(prev(me), msg.clone())?;
-            king_msg = msg;
-            None
+            msg
         } else {
             msg.truncate(n * w);
             self.enter(step_to(king))?;
@@ -275,7 +273,7 @@ impl Aramis {
             } else {
                 s.from_next ^= d;
             }
-            Some(got)
+            got
         };
 
         // One pass over the elements: the opened c (the king's sum);
@@ -294,15 +292,11 @@ impl Aramis {
         let cap = || Vec::with_capacity(n);
         let (mut za, mut zb) = (cap(), cap());
         let (mut va, mut vb, mut ma) = (cap(), cap(), cap());
-        for (j, (&cj, (&a, &b))) in c.iter().zip(ra.iter().zip(&rb)).enumerate() {
-            let cj = match &from_king {
-                Some(m) => read_width(m, j, TRUNC_OPEN_BITS),
-                None => cj,
-            };
+        for (j, (&a, &b)) in ra.iter().zip(&rb).enumerate() {
+            let cj = read_width(&opened, j, TRUNC_OPEN_BITS);
             za.push(keep(on_a, cj.wrapping_sub(base)).wrapping_sub(a));
             zb.push(keep(on_b, cj.wrapping_sub(base)).wrapping_sub(b));
-            let (h, k) = (a >> d, b >> d);
-            let m = uv_term(aa, ab, h, k);
+            let (h, k, m) = mask_high(a, b, d, (aa, ab));
             let t = (cj >> d).wrapping_sub(sub);
             va.push(keep(on_a, t).wrapping_sub(h));
             vb.push(keep(on_b, t).wrapping_sub(k));
@@ -321,7 +315,7 @@ impl Aramis {
         // the check recomputes it (42 B per element instead of 48 more)
         self.fused_masks.push(FusedMask {
             z: zv.clone(),
-            c: from_king.unwrap_or(king_msg),
+            c: opened,
             d,
             forged,
         });
@@ -374,8 +368,7 @@ impl FusedMask {
                 let cj = read_width(&self.c, j, TRUNC_OPEN_BITS).wrapping_sub(base);
                 let a = keep(on_a, cj).wrapping_sub(self.z.a[j]);
                 let b = keep(on_b, cj).wrapping_sub(self.z.b[j]);
-                (h[i], k[i]) = (a >> self.d, b >> self.d);
-                m[i] = uv_term(alpha.0, alpha.1, h[i], k[i]);
+                (h[i], k[i], m[i]) = mask_high(a, b, self.d, alpha);
             }
             if start == 0 && end > 0 {
                 m[0] = m[0].wrapping_add(self.forged);
@@ -387,6 +380,15 @@ impl FusedMask {
         });
         (wa, wb, uv)
     }
+}
+
+/// A mask's high part `(a >> d, b >> d)` from this party's components
+/// `(a, b)`, and its local share of `alpha` times it (the additive MAC),
+/// alike in the layer's pass and in the check that recomputes them.
+#[inline(always)]
+fn mask_high(a: u128, b: u128, d: u32, (aa, ab): (u128, u128)) -> (u128, u128, u128) {
+    let (h, k) = (a >> d, b >> d);
+    (h, k, uv_term(aa, ab, h, k))
 }
 
 /// Shifts the truncation takes: `1..TRUNC_VALUE_BITS`.
