@@ -351,7 +351,8 @@ impl Aramis {
     /// [`Aramis::drelu`] without the final MAC (value shares; the products
     /// that made them are checked at the next checkpoint).
     fn drelu_values(&mut self, x: &AuthShare, bits: u32) -> Result<RShare> {
-        x.check("drelu")?;
+        // (only the values are read: the MAC may be of either kind)
+        x.v.check("drelu")?;
         let n = x.len();
         // (each chunk reads its slice of the value components and appends
         // its DReLU values: no copy of the chunk, none of the results)
@@ -586,26 +587,43 @@ impl Aramis {
         self.mul_raw_then(x, &d, f)
     }
 
-    /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`.
+    /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`,
+    /// with a replicated MAC ([`Aramis::max_pairwise_lazy`], then
+    /// [`Aramis::replicate_mac`]).
     pub fn max_pairwise(&mut self, x: &AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
         // (a clone shares the buffers: the difference copies them once)
-        self.max_pairwise_owned(x.clone(), y, bits)
+        let m = self.max_pairwise_lazy(x.clone(), y, bits)?;
+        self.replicate_mac(&m)
     }
 
-    /// [`Aramis::max_pairwise`] taking `x`, whose buffers hold `x - y`
-    /// (no new vectors where `x` holds them alone).
-    pub fn max_pairwise_owned(&mut self, mut x: AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
-        x.check("max")?;
-        y.check("max")?;
-        if x.len() != y.len() || x.mac_is_additive() != y.mac_is_additive() {
+    /// [`Aramis::max_pairwise`] with the result's MAC left additive, taking
+    /// `x`, whose buffers hold `x - y` (no new vectors where `x` holds them
+    /// alone). `x` and `y` have MACs of the same kind, replicated or
+    /// additive. DReLU reads only the difference's values; the select's
+    /// product alone needs a replicated MAC, the difference's
+    /// ([`Aramis::replicate_mac`], free where it is one already), and leaves
+    /// its own additive ([`Aramis::mul_lazy`]). A max-pool tree of
+    /// `2 x 2` windows on a conv result (additive) so reshares 16 B per
+    /// element and party on 2 + 1 differences per output, plus one for the
+    /// consumer that needs it, instead of the 4 inputs and 2 + 1 products.
+    pub fn max_pairwise_lazy(&mut self, mut x: AuthShare, y: &AuthShare, bits: u32) -> Result<AuthShare> {
+        let additive = x.mac_is_additive();
+        if x.len() != y.len() || additive != y.mac_is_additive() {
             return Err(AramisError::Shape(format!(
                 "max of {} and {} elements, or of an additive and a replicated MAC",
                 x.len(),
                 y.len()
             )));
         }
+        if !additive {
+            x.check("max")?;
+            y.check("max")?;
+        }
         x.sub_assign(y);
-        self.relu_then(&x, bits, |r| y.add(r))
+        let d = self.select_operand(&x, bits)?;
+        let x = self.replicate_mac(&x)?;
+        let r = self.mul_lazy(&x, &d)?;
+        Ok(y.add_additive(&r))
     }
 }
 

@@ -242,6 +242,26 @@ impl AuthShare {
         }
     }
 
+    /// `self + o` with an additive MAC, for MACs of either kind: the `a`
+    /// half of a replicated MAC is this party's additive share of it.
+    /// Panics if the lengths differ.
+    pub fn add_additive(&self, o: &AuthShare) -> AuthShare {
+        AuthShare {
+            v: self.v.add(&o.v),
+            m: RShare {
+                a: zip(&self.m.a, &o.m.a, u128::wrapping_add).into(),
+                b: Vec::new().into(),
+            },
+        }
+    }
+
+    /// The same sharing with an additive MAC (a replicated MAC's `b` half
+    /// dropped: its `a` half is this party's additive share).
+    pub fn into_additive(mut self) -> AuthShare {
+        self.m.b = Vec::new().into();
+        self
+    }
+
     /// `self -= o`, in place where this sharing holds its buffers alone (no
     /// new vectors). Panics if the lengths differ.
     pub fn sub_assign(&mut self, o: &AuthShare) {
@@ -333,9 +353,9 @@ impl AuthShare {
 
     /// Whether the MAC is *additive*: this party's 3-out-of-3 share of
     /// `alpha * x` in `m.a`, `m.b` empty (a lazy select's or truncation's
-    /// result, see `Aramis::relu_lazy`). Conv/MatMul take it as it is, sums
-    /// and layout ops keep it; everything else gets a replicated MAC first
-    /// (`Aramis::replicate_mac`); `check` rejects it.
+    /// result, see `Aramis::relu_lazy`). Conv/MatMul and MaxPool take it as
+    /// it is, sums and layout ops keep it; everything else gets a replicated
+    /// MAC first (`Aramis::replicate_mac`); `check` rejects it.
     pub fn mac_is_additive(&self) -> bool {
         self.m.b.is_empty() && !self.m.a.is_empty() && self.m.a.len() == self.v.len()
     }

@@ -86,6 +86,46 @@ fn drelu_relu_and_max_are_exact() {
     assert!(r[0].0.is_none() && r[2].0.is_none());
 }
 
+/// The max-pool tree's form: operands with additive MACs (as a conv's or a
+/// lazy ReLU's result), the maximum's MAC left additive, and a tree level on
+/// top of it; the MAC relations hold at the checkpoint.
+#[test]
+fn max_of_additive_macs_is_exact() {
+    let bits = 28;
+    let n = 700;
+    let (xs, ys, zs) = (
+        signed(31, n, bits - 3),
+        signed(32, n, bits - 3),
+        signed(33, n, bits - 3),
+    );
+    let r = run3(Some(5), [None; 3], |a| {
+        let me = a.id();
+        let mut add = |v: &[u64]| {
+            let s = a.input(0, (me == 0).then_some(v), n).unwrap();
+            // relu_lazy(s + 2^(bits-3)) - 2^(bits-3): s with an additive MAC
+            let off = 1u64 << (bits - 3);
+            let c = a.input(2, (me == 2).then_some(&vec![off; n][..]), n).unwrap();
+            let pos = a.relu_lazy(&s.add(&c), bits).unwrap();
+            assert!(pos.mac_is_additive());
+            pos.add_additive(&c.neg())
+        };
+        let (x, y, z) = (add(&xs), add(&ys), add(&zs));
+        let m = a.max_pairwise_lazy(x, &y, bits).unwrap();
+        assert!(m.mac_is_additive());
+        let m2 = a.max_pairwise_lazy(m.clone(), &z, bits).unwrap();
+        a.verify().unwrap();
+        let (m, m2) = (a.replicate_mac(&m).unwrap(), a.replicate_mac(&m2).unwrap());
+        (out(a, &m), out(a, &m2))
+    });
+    let (m, m2) = r[1].clone();
+    let (m, m2) = (m.unwrap(), m2.unwrap());
+    for i in 0..n {
+        let (x, y, z) = (xs[i] as i64, ys[i] as i64, zs[i] as i64);
+        assert_eq!(m[i] as i64, x.max(y), "max({x}, {y})");
+        assert_eq!(m2[i] as i64, x.max(y).max(z), "max({x}, {y}, {z})");
+    }
+}
+
 #[test]
 fn random_bits_are_bits_and_balanced() {
     let r = run3(None, [None; 3], |a| {

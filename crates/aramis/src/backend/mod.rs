@@ -113,8 +113,8 @@ impl MaliciousBackend {
     /// except where the op uses value shares only: the weights operand of
     /// Conv and MatMul (`mul_bilinear`) and layout-only Reshape/Transpose;
     /// and with a replicated MAC for every additive one (a Conv, MatMul or
-    /// ReLU result), except as the data operand of Conv and MatMul, in sums
-    /// and in layout ops other than Pad.
+    /// ReLU result), except as the data operand of Conv and MatMul, in sums,
+    /// in layout ops other than Pad and in MaxPool.
     fn with_macs(&mut self, node: &Node, x: &[&MShared]) -> Result<Vec<Option<MShared>>> {
         let value_only = |i: usize| match node.op {
             Op::Conv(_) | Op::MatMul => i == 1,
@@ -130,6 +130,8 @@ impl MaliciousBackend {
                 let keep = match node.op {
                     Op::Conv(_) | Op::MatMul => i == 0,
                     Op::Add | Op::Sub | Op::Reshape | Op::Transpose { .. } | Op::Concat { .. } => true,
+                    // (its maxima reshare only the differences' MACs)
+                    Op::MaxPool(_) => true,
                     _ => false,
                 };
                 out.push(if keep {

@@ -257,10 +257,19 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
         return Err(Error::node(node, "pooling window is empty"));
     }
     let gather = w.max_gather();
+    // (a component an additive MAC lacks stays empty)
     let rows = |r: std::ops::Range<usize>| {
         let idx = &gather[r.start * w.n_out..r.end * w.n_out];
-        x.s.map(|c| idx.iter().map(|&i| c[i]).collect())
+        x.s.map(|c| {
+            if c.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| c[i]).collect()
+            }
+        })
     };
+    // Each level's maxima have additive MACs (`max_pairwise_lazy`), so an
+    // odd cell out joins them with an additive MAC too
     let bits = b.compare_bits;
     let (mut k, mut level) = (w.cells, None::<AuthShare>);
     while k > 1 {
@@ -270,7 +279,7 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
             None => (
                 rows(0..half),
                 rows(half..2 * half),
-                (k % 2 == 1).then(|| rows(k - 1..k)),
+                (k % 2 == 1).then(|| rows(k - 1..k).into_additive()),
             ),
             Some(mut cur) => {
                 let tail = (k % 2 == 1).then(|| cur.split_off((k - 1) * w.n_out));
@@ -278,10 +287,7 @@ pub fn max_pool(b: &mut MaliciousBackend, node: &Node, x: &MShared, p: &PoolPara
                 (cur, r, tail)
             }
         };
-        let m = b
-            .aramis
-            .max_pairwise_owned(l, &r, bits)
-            .map_err(|e| node_err(node, e))?;
+        let m = b.aramis.max_pairwise_lazy(l, &r, bits).map_err(|e| node_err(node, e))?;
         level = Some(match tail {
             Some(t) => AuthShare::concat(&[&m, &t]),
             None => m,
