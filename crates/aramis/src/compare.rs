@@ -39,6 +39,10 @@ use cryptflow_net::{next, prev};
 pub const COMPARE_CHUNK: usize = 1 << 18;
 /// A checkpoint runs once this many elements await the MAC check.
 pub const PENDING_LIMIT: usize = 1 << 21;
+/// A comparison chunk folds the checks waiting without messages of their
+/// own into the check's sums (`Aramis::fold_checks_if_over`) where more
+/// than this many elements wait (a daBit counts 4).
+pub const FOLD_LIMIT: usize = 1 << 16;
 
 /// Bits `0..w` of each element as `w` planes of packed bits (plane `t`,
 /// word `e / 64`, bit `e % 64` = bit `t` of `v[e]`), by 64 x 64 bit-matrix
@@ -360,6 +364,9 @@ impl Aramis {
         for start in (0..n.max(1)).step_by(COMPARE_CHUNK) {
             let end = (start + COMPARE_CHUNK).min(n);
             self.drelu_chunk(&x.v.a[start..end], &x.v.b[start..end], bits, &mut out)?;
+            // the chunk's daBit batch (and what else waits without a message
+            // of its own) into the check's sums now, not at the checkpoint
+            self.fold_checks_if_over(FOLD_LIMIT)?;
             if n > COMPARE_CHUNK {
                 self.checkpoint_if_over(PENDING_LIMIT)?;
             }
@@ -671,6 +678,35 @@ mod tests {
         for id in [0, 2] {
             assert!(
                 matches!(r[id], Err(AramisError::CheatingDetected { step: "AND-gate proof" })),
+                "party {id}: {:?}",
+                r[id]
+            );
+        }
+    }
+
+    /// A comparison past `FOLD_LIMIT` folds its daBit batch into the
+    /// check's sums at once (none is left waiting for the checkpoint); a
+    /// wrong daBit product (P0's `AddError` in `bitgen`, on `b_0 b_1`) is
+    /// still caught at the checkpoint, from the folded sums.
+    #[test]
+    fn a_folded_dabit_batch_is_still_checked() {
+        let n = FOLD_LIMIT / 4 + 100;
+        let vals: Vec<u64> = (0..n as u64).map(|i| ((i * 7919) % 4001).wrapping_sub(2000)).collect();
+        let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
+            let me = a.id();
+            let x = a.input(1, (me == 1).then_some(&vals[..]), n)?;
+            let d = a.drelu(&x, 16)?;
+            assert!(a.dabit_claims.is_empty(), "the daBit batch was not folded");
+            a.output_to(1, &d)
+        };
+        let honest = run3(Some(4), [None; 3], program);
+        let want: Vec<u64> = vals.iter().map(|&v| ((v as i64) >= 0) as u64).collect();
+        assert_eq!(honest[1].as_ref().ok().cloned().flatten(), Some(want));
+        let cheats = [Some(Cheat::new(Step::BitGen, Deviation::AddError(1))), None, None];
+        let r = run3(Some(4), cheats, program);
+        for id in [1, 2] {
+            assert!(
+                matches!(r[id], Err(AramisError::CheatingDetected { .. })),
                 "party {id}: {:?}",
                 r[id]
             );

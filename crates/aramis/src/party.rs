@@ -68,6 +68,10 @@ pub struct Aramis {
     pub(crate) fused_masks: Vec<crate::trunc::FusedMask>,
     /// daBit batches awaiting their check (`compare::DaBitClaim`).
     pub(crate) dabit_claims: Vec<crate::compare::DaBitClaim>,
+    /// The check's sums over items folded in early, each batch under its
+    /// own coin (`protocols::Aramis::fold_checks`): `(u, w, uv)` as the
+    /// checkpoint adds them.
+    pub(crate) folded: (u128, u128, u128, u128, u128),
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
     /// Carry statements of the comparisons' adders, proved by
@@ -215,6 +219,7 @@ impl Aramis {
             layers: Vec::new(),
             fused_masks: Vec::new(),
             dabit_claims: Vec::new(),
+            folded: (0, 0, 0, 0, 0),
             and_log: Default::default(),
             adder_log: Default::default(),
             flags: Vec::new(),

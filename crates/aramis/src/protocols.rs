@@ -896,37 +896,20 @@ impl Aramis {
             let theirs = self.recv(next(me), 8)?;
             self.flag(CHK_OPEN, theirs.ct_eq(&s.from_prev.to_le_bytes()[..]));
         }
-        let r = self.rand_rss(1);
-        let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
-        // One coefficient stream per checked item (pending sharing, daBit
-        // batch, layer), seeded in order from the coin, so that the items'
-        // sums run side by side: the parties' shares of this work differ
-        // (zero weight components, pair bits), and the one with more then
-        // takes an idle core. The results are added in the items' order.
-        let mut seeds = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
-        let pending = std::mem::take(&mut self.pending);
-        let fused = std::mem::take(&mut self.fused_masks);
-        let dabits = std::mem::take(&mut self.dabit_claims);
         let layers = std::mem::take(&mut self.layers);
-        let id = self.id();
-        let jobs: Vec<(CheckItem, Prg)> = pending
-            .iter()
-            .chain(extra)
-            .map(CheckItem::Pending)
-            .chain(fused.iter().map(CheckItem::FusedMask))
-            .chain(dabits.iter().map(CheckItem::DaBits))
-            .chain(layers.into_iter().map(CheckItem::Layer))
-            .map(|item| (item, seeds.fork()))
-            .collect();
-        let alpha = (self.alpha.a[0], self.alpha.b[0]);
-        let parts: Vec<(CheckSums, Vec<LazyLayer>)> =
-            jobs.into_par_iter().map(|(item, g)| item.sums(id, alpha, g)).collect();
-        let mut sums = CheckSums::new();
-        let mut lazy = Vec::new();
-        for (s, l) in parts {
-            sums.add(&s);
-            lazy.extend(l);
-        }
+        let (sums, lazy) = self.check_sums(extra, layers)?;
+        // (with the items folded in earlier, each under its own coin)
+        let (ua, ub, wa, wb, uv) = std::mem::take(&mut self.folded);
+        let (mut u, mut w) = (sums.u, sums.w);
+        u.a[0] = u.a[0].wrapping_add(ua);
+        u.b[0] = u.b[0].wrapping_add(ub);
+        w.a[0] = w.a[0].wrapping_add(wa);
+        w.b[0] = w.b[0].wrapping_add(wb);
+        let sums = CheckSums {
+            u,
+            w,
+            uv: sums.uv.wrapping_add(uv),
+        };
         let (u, w) = (sums.u, sums.w);
         let mut uv = sums.uv;
         if !lazy.is_empty() {
@@ -963,6 +946,75 @@ impl Aramis {
             self.and_proofs_in_step()?;
         }
         self.verdict()
+    }
+
+    /// The check's sums, under a fresh coin, over everything awaiting the
+    /// check but the bilinear layers (the pending sharings, `extra`, the
+    /// fused layers' masks and the daBit batches, all dropped) and over
+    /// `layers`, with the lazy layers' parts still to reshare. 1 round.
+    fn check_sums(
+        &mut self,
+        extra: Option<&AuthShare>,
+        layers: Vec<LayerClaim>,
+    ) -> Result<(CheckSums, Vec<LazyLayer>)> {
+        let r = self.rand_rss(1);
+        let coin = self.open_all_raw(&r, 128, 0, 0, CHK_MAC)?[0];
+        // One coefficient stream per checked item (pending sharing, daBit
+        // batch, layer), seeded in order from the coin, so that the items'
+        // sums run side by side: the parties' shares of this work differ
+        // (zero weight components, pair bits), and the one with more then
+        // takes an idle core. The results are added in the items' order.
+        let mut seeds = Prg::new(&Seed::from_bytes(coin.to_le_bytes()));
+        let pending = std::mem::take(&mut self.pending);
+        let fused = std::mem::take(&mut self.fused_masks);
+        let dabits = std::mem::take(&mut self.dabit_claims);
+        let id = self.id();
+        let jobs: Vec<(CheckItem, Prg)> = pending
+            .iter()
+            .chain(extra)
+            .map(CheckItem::Pending)
+            .chain(fused.iter().map(CheckItem::FusedMask))
+            .chain(dabits.iter().map(CheckItem::DaBits))
+            .chain(layers.into_iter().map(CheckItem::Layer))
+            .map(|item| (item, seeds.fork()))
+            .collect();
+        let alpha = (self.alpha.a[0], self.alpha.b[0]);
+        let parts: Vec<(CheckSums, Vec<LazyLayer>)> =
+            jobs.into_par_iter().map(|(item, g)| item.sums(id, alpha, g)).collect();
+        let mut sums = CheckSums::new();
+        let mut lazy = Vec::new();
+        for (s, l) in parts {
+            sums.add(&s);
+            lazy.extend(l);
+        }
+        Ok((sums, lazy))
+    }
+
+    /// Folds the MAC relations that need no message of their own (pending
+    /// sharings, fused layers' masks, daBit batches) into the check's sums
+    /// now, under a coin of their own, and drops them: the memory they
+    /// hold goes back before the next checkpoint, for one round (the
+    /// coin's opening) and no other message. Sound as one check: each
+    /// batch's values are fixed before its coin is drawn, so for the last
+    /// batch with an error the total is that batch's random combination
+    /// plus terms fixed before its coin (the bound of [`Aramis::verify`]).
+    /// Runs where more than `limit` such elements wait; the AND logs and
+    /// the bilinear layers stay for the checkpoint.
+    pub(crate) fn fold_checks_if_over(&mut self, limit: usize) -> Result<()> {
+        let foldable = self.pending.iter().map(|x| x.len()).sum::<usize>()
+            + self.fused_masks.iter().map(|f| f.len()).sum::<usize>()
+            + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>();
+        if foldable <= limit {
+            return Ok(());
+        }
+        let (s, _) = self.check_sums(None, Vec::new())?;
+        let f = &mut self.folded;
+        f.0 = f.0.wrapping_add(s.u.a[0]);
+        f.1 = f.1.wrapping_add(s.u.b[0]);
+        f.2 = f.2.wrapping_add(s.w.a[0]);
+        f.3 = f.3.wrapping_add(s.w.b[0]);
+        f.4 = f.4.wrapping_add(s.uv);
+        Ok(())
     }
 
     /// Releases `x` mod 2^64 to party `to` (the data owner in inference):
