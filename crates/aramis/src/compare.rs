@@ -37,11 +37,10 @@ use cryptflow_net::{next, prev};
 
 /// Elements per comparison round trip (bounds the memory of the bit sharings).
 pub const COMPARE_CHUNK: usize = 1 << 18;
-/// A checkpoint runs once this many elements await the MAC check.
-pub const PENDING_LIMIT: usize = 1 << 21;
-/// A comparison chunk folds the checks waiting without messages of their
-/// own into the check's sums (`Aramis::fold_checks_if_over`) where more
-/// than this many elements wait (a daBit counts 4).
+/// After each comparison chunk everything awaiting the MAC check is folded
+/// into the check's sums (`Aramis::checkpoint_if_over`) where more than
+/// this many elements wait (a daBit counts 4): the chunk's daBit batch and
+/// the sharings before it go before the select's product is made.
 pub const FOLD_LIMIT: usize = 1 << 16;
 
 /// Bits `0..w` of each element as `w` planes of packed bits (plane `t`,
@@ -342,11 +341,11 @@ impl Aramis {
     /// `[x >= 0]` as an authenticated 0/1 value, for `|x| < 2^(bits-1)`,
     /// `2 <= bits <= 64` (values outside give a wrong bit, never a leak).
     ///
-    /// Long vectors run in chunks of [`COMPARE_CHUNK`] elements with a
-    /// checkpoint whenever [`PENDING_LIMIT`] elements await the MAC check,
-    /// so memory stays bounded (each element of a 28-bit comparison leaves
-    /// six 128-bit sharings to check, 27 logged AND gates and 27 carry
-    /// statements of the adder to prove).
+    /// Long vectors run in chunks of [`COMPARE_CHUNK`] elements, each
+    /// followed by a fold of the checks once [`FOLD_LIMIT`] elements await
+    /// them, so memory stays bounded (each element of a 28-bit comparison
+    /// leaves a daBit batch of six 128-bit sharings to check, 27 logged AND
+    /// gates and 27 carry statements of the adder to prove).
     pub fn drelu(&mut self, x: &AuthShare, bits: u32) -> Result<AuthShare> {
         let d = self.drelu_values(x, bits)?;
         self.authenticated(d)
@@ -364,12 +363,9 @@ impl Aramis {
         for start in (0..n.max(1)).step_by(COMPARE_CHUNK) {
             let end = (start + COMPARE_CHUNK).min(n);
             self.drelu_chunk(&x.v.a[start..end], &x.v.b[start..end], bits, &mut out)?;
-            // the chunk's daBit batch (and what else waits without a message
-            // of its own) into the check's sums now, not at the checkpoint
-            self.fold_checks_if_over(FOLD_LIMIT)?;
-            if n > COMPARE_CHUNK {
-                self.checkpoint_if_over(PENDING_LIMIT)?;
-            }
+            // the chunk's daBit batch, and everything else awaiting the
+            // check, into the check's sums now, not at the next verdict
+            self.checkpoint_if_over(FOLD_LIMIT)?;
         }
         let [a, b] = out;
         Ok(RShare {

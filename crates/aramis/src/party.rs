@@ -296,6 +296,15 @@ impl Aramis {
         Ok(())
     }
 
+    /// Runs `f` in public step `s`, then goes back to the caller's step.
+    pub(crate) fn within_step<R>(&mut self, s: Step, f: impl FnOnce(&mut Aramis) -> Result<R>) -> Result<R> {
+        let saved = self.step;
+        self.enter(s)?;
+        let r = f(self);
+        self.step = saved;
+        r
+    }
+
     /// Runs the AND-gate proofs as part of the comparison step they prove
     /// (so that a `Lie` cheat aimed at `cmp-chain` lies in the proof).
     pub(crate) fn and_proofs_in_step(&mut self) -> Result<()> {
@@ -555,6 +564,8 @@ impl Aramis {
                 self.pending.clear();
                 self.fused_masks.clear();
                 self.layers.clear();
+                self.dabit_claims.clear();
+                self.folded = Default::default();
                 self.and_log.clear();
                 self.adder_log.clear();
                 Err(AramisError::CheatingDetected { step })

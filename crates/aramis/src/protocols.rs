@@ -855,17 +855,20 @@ impl Aramis {
         self.verify_inner(None, false, true)
     }
 
-    /// Runs [`Aramis::verify`] if more than `limit` elements await the MAC
-    /// check (bounds the memory the pending sharings hold), except that it
-    /// leaves the logged AND gates to their proof: that runs when a log
-    /// would pass [`crate::small::AND_BATCH`] (a full batch, the fewest
-    /// rounds) and in full before any output. A wrong gate until then can
-    /// only change which of two values a selection keeps (DReLU stays 0 or
-    /// 1), and nothing computed from it is released before that proof.
+    /// Folds everything awaiting the MAC check into the check's running
+    /// sums ([`Aramis::fold_checks`]) if more than `limit` elements wait:
+    /// this bounds the memory the held sharings and claims take, for one
+    /// round (two with a lazy layer), in the caller's step (the coin's
+    /// opening counts as `Step::Output` for the cheat hook). The test of
+    /// the sums, the verdict and the AND gates' proof wait for the next
+    /// [`Aramis::verify`] (before any output); the AND proof also runs when
+    /// a log would pass [`crate::small::AND_BATCH`]. Nothing computed
+    /// before that verdict is released: a deviation until then can only
+    /// change values that stay shared, and every opening in between is
+    /// masked by fresh randomness (truncation masks, daBits).
     pub fn checkpoint_if_over(&mut self, limit: usize) -> Result<()> {
         if self.pending_elements() > limit {
-            self.enter(Step::Output)?;
-            self.verify_inner(None, false, false)?;
+            self.within_step(Step::Output, |a| a.fold_checks(None))?;
         }
         Ok(())
     }
@@ -896,37 +899,15 @@ impl Aramis {
             let theirs = self.recv(next(me), 8)?;
             self.flag(CHK_OPEN, theirs.ct_eq(&s.from_prev.to_le_bytes()[..]));
         }
-        let layers = std::mem::take(&mut self.layers);
-        let (sums, lazy) = self.check_sums(extra, layers)?;
-        // (with the items folded in earlier, each under its own coin)
+        self.fold_checks(extra)?;
+        // the sums of every batch folded since the last verdict, each
+        // under its own coin
         let (ua, ub, wa, wb, uv) = std::mem::take(&mut self.folded);
-        let (mut u, mut w) = (sums.u, sums.w);
-        u.a[0] = u.a[0].wrapping_add(ua);
-        u.b[0] = u.b[0].wrapping_add(ub);
-        w.a[0] = w.a[0].wrapping_add(wa);
-        w.b[0] = w.b[0].wrapping_add(wb);
-        let sums = CheckSums {
-            u,
-            w,
-            uv: sums.uv.wrapping_add(uv),
+        let one = |a: u128, b: u128| RShare {
+            a: vec![a].into(),
+            b: vec![b].into(),
         };
-        let (u, w) = (sums.u, sums.w);
-        let mut uv = sums.uv;
-        if !lazy.is_empty() {
-            let mut flat: Vec<u128> = Vec::with_capacity(lazy.iter().map(|l| l.0.len()).sum());
-            lazy.iter().for_each(|l| flat.extend_from_slice(&l.0));
-            self.add_zero_share(&mut flat);
-            let me = self.id();
-            self.tick();
-            self.send_u128s(prev(me), &flat)?;
-            let b = self.recv_u128s(next(me), flat.len())?;
-            let mut off = 0;
-            for (ua, va, vb) in &lazy {
-                let k = ua.len();
-                uv = uv.wrapping_add(uv_local(&flat[off..off + k], &b[off..off + k], va, vb));
-                off += k;
-            }
-        }
+        let (u, w) = (one(ua, ub), one(wa, wb));
 
         let mut z = self.alpha_local(&w);
         z[0] = z[0].wrapping_sub(uv);
@@ -948,10 +929,10 @@ impl Aramis {
         self.verdict()
     }
 
-    /// The check's sums, under a fresh coin, over everything awaiting the
-    /// check but the bilinear layers (the pending sharings, `extra`, the
-    /// fused layers' masks and the daBit batches, all dropped) and over
-    /// `layers`, with the lazy layers' parts still to reshare. 1 round.
+    /// The check's sums, under a fresh coin, over the pending sharings,
+    /// `extra`, the fused layers' masks and the daBit batches (all dropped)
+    /// and over `layers`, with the lazy layers' parts still to reshare.
+    /// 1 round.
     fn check_sums(
         &mut self,
         extra: Option<&AuthShare>,
@@ -990,30 +971,40 @@ impl Aramis {
         Ok((sums, lazy))
     }
 
-    /// Folds the MAC relations that need no message of their own (pending
-    /// sharings, fused layers' masks, daBit batches) into the check's sums
-    /// now, under a coin of their own, and drops them: the memory they
-    /// hold goes back before the next checkpoint, for one round (the
-    /// coin's opening) and no other message. Sound as one check: each
-    /// batch's values are fixed before its coin is drawn, so for the last
-    /// batch with an error the total is that batch's random combination
-    /// plus terms fixed before its coin (the bound of [`Aramis::verify`]).
-    /// Runs where more than `limit` such elements wait; the AND logs and
-    /// the bilinear layers stay for the checkpoint.
-    pub(crate) fn fold_checks_if_over(&mut self, limit: usize) -> Result<()> {
-        let foldable = self.pending.iter().map(|x| x.len()).sum::<usize>()
-            + self.fused_masks.iter().map(|f| f.len()).sum::<usize>()
-            + self.dabit_claims.iter().map(|c| c.elements()).sum::<usize>();
-        if foldable <= limit {
-            return Ok(());
+    /// Folds everything awaiting the MAC check (pending sharings, `extra`,
+    /// fused layers' masks, daBit batches, bilinear layers) into the
+    /// check's running sums (`self.folded`) under a coin of its own, and
+    /// drops it. 1 round (the coin's opening), plus one where a layer's
+    /// MAC operand is additive (its contraction, reshared). Sound as one
+    /// check: each batch is fixed before its coin is drawn, so for the
+    /// last batch with an error the total is that batch's random
+    /// combination plus terms fixed before its coin (the bound of
+    /// [`Aramis::verify`]).
+    fn fold_checks(&mut self, extra: Option<&AuthShare>) -> Result<()> {
+        let layers = std::mem::take(&mut self.layers);
+        let (s, lazy) = self.check_sums(extra, layers)?;
+        let mut uv = s.uv;
+        if !lazy.is_empty() {
+            let mut flat: Vec<u128> = Vec::with_capacity(lazy.iter().map(|l| l.0.len()).sum());
+            lazy.iter().for_each(|l| flat.extend_from_slice(&l.0));
+            self.add_zero_share(&mut flat);
+            let me = self.id();
+            self.tick();
+            self.send_u128s(prev(me), &flat)?;
+            let b = self.recv_u128s(next(me), flat.len())?;
+            let mut off = 0;
+            for (ua, va, vb) in &lazy {
+                let k = ua.len();
+                uv = uv.wrapping_add(uv_local(&flat[off..off + k], &b[off..off + k], va, vb));
+                off += k;
+            }
         }
-        let (s, _) = self.check_sums(None, Vec::new())?;
         let f = &mut self.folded;
         f.0 = f.0.wrapping_add(s.u.a[0]);
         f.1 = f.1.wrapping_add(s.u.b[0]);
         f.2 = f.2.wrapping_add(s.w.a[0]);
         f.3 = f.3.wrapping_add(s.w.b[0]);
-        f.4 = f.4.wrapping_add(s.uv);
+        f.4 = f.4.wrapping_add(uv);
         Ok(())
     }
 

@@ -272,9 +272,17 @@ fn a_layer_on_a_relu_result_with_an_additive_mac_is_checked() {
 /// sums is caught by their digest comparison at the checkpoint, whichever
 /// copy it alters; a wrong share sent to the king, and every other
 /// deviation in the layers or the truncations, aborts too (2 steps x 5
-/// deviations x 3 parties). Three layers, so that every party is king once.
+/// deviations x 3 parties). Three layers, so that every party is king once;
+/// and again with each layer's check folded into the check's sums right
+/// after it (`checkpoint_if_over(0)`), which the output's check then tests.
 #[test]
 fn a_fused_layer_opening_is_checked() {
+    for fold in [false, true] {
+        fused_layer_opening_is_checked(fold);
+    }
+}
+
+fn fused_layer_opening_is_checked(fold: bool) {
     const LAYERS: usize = 3;
     let program = |a: &mut Aramis| -> Result<Option<Vec<u64>>> {
         let me = a.id();
@@ -286,6 +294,9 @@ fn a_fused_layer_opening_is_checked() {
         for _ in 0..LAYERS {
             let y = a.bilinear_trunc_lazy(&sx, &sw, Some(0), Gemm { m: 3, k: 4, n: 2 }, 2)?;
             ys.push(a.replicate_mac(&y)?);
+            if fold {
+                a.checkpoint_if_over(0)?;
+            }
         }
         let refs: Vec<&AuthShare> = ys.iter().collect();
         a.output_to(DATA_OWNER, &AuthShare::concat(&refs))

@@ -11,9 +11,11 @@
 //! `relu`/`max_pairwise` (DReLU by masked opening), layout ops locally on
 //! the four components, and `output_to`
 //! (MAC check of everything computed, then release to the data owner).
-//! A checkpoint (`verify`) also runs whenever the sharings awaiting the
-//! batched check exceed [`VERIFY_EVERY_ELEMENTS`], which bounds the memory
-//! they hold.
+//! Whenever the sharings and claims awaiting the batched check exceed
+//! [`VERIFY_EVERY_ELEMENTS`] after a node, they are folded into the check's
+//! sums under a coin of their own (`Aramis::checkpoint_if_over`), which
+//! bounds the memory they hold; the test of the sums and the verdict come
+//! with the output.
 
 pub mod local;
 mod ops;
@@ -26,11 +28,13 @@ use cryptflow_mpc::backend::{decoded, owner_values};
 /// The same fixed roles as the `3pc` backend.
 pub use cryptflow_mpc::backend::{DATA_OWNER, HELPER, MODEL_OWNER};
 
-/// A checkpoint runs after a node that leaves more than this many elements
-/// awaiting the batched MAC check. Lower bounds the memory the held claims
-/// take (and the page faults of a short run's growing heap) at a few rounds
-/// per checkpoint: the digits CNN's peak 350 -> 260 MB from 2^21.
-pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 19;
+/// The checks awaiting after a node are folded into the check's sums
+/// where more than this many elements wait (1 round, 2 with a lazy layer):
+/// a lower limit bounds the memory the held claims take, and the page
+/// faults of a short run's growing heap. The digits CNN's peak: 350 -> 260
+/// MB from 2^21 to 2^19 with full checkpoints (5 rounds each), 201 -> 175
+/// MB from 2^19 to 2^16 with folds.
+pub const VERIFY_EVERY_ELEMENTS: usize = 1 << 16;
 
 /// A party's authenticated shares of a tensor.
 #[derive(Clone)]
