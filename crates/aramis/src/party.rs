@@ -71,7 +71,7 @@ pub struct Aramis {
     /// The check's sums over items folded in early, each batch under its
     /// own coin (`protocols::Aramis::fold_checks`): `(u, w, uv)` as the
     /// checkpoint adds them.
-    pub(crate) folded: (u128, u128, u128, u128, u128),
+    pub(crate) folded: Option<(u128, u128, u128, u128, u128)>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
     /// Carry statements of the comparisons' adders, proved by
@@ -219,7 +219,7 @@ impl Aramis {
             layers: Vec::new(),
             fused_masks: Vec::new(),
             dabit_claims: Vec::new(),
-            folded: (0, 0, 0, 0, 0),
+            folded: None,
             and_log: Default::default(),
             adder_log: Default::default(),
             flags: Vec::new(),
@@ -294,6 +294,12 @@ impl Aramis {
         }
         self.step = s;
         Ok(())
+    }
+
+    /// Whether anything awaits a verdict: a relation to check (held or
+    /// folded) or a redundancy check's flag.
+    pub(crate) fn unsettled(&self) -> bool {
+        !self.flags.is_empty() || self.folded.is_some() || self.pending_elements() > 0 || self.sole_openings.is_some()
     }
 
     /// Runs `f` in public step `s`, then goes back to the caller's step.
@@ -565,7 +571,7 @@ impl Aramis {
                 self.fused_masks.clear();
                 self.layers.clear();
                 self.dabit_claims.clear();
-                self.folded = Default::default();
+                self.folded = None;
                 self.and_log.clear();
                 self.adder_log.clear();
                 Err(AramisError::CheatingDetected { step })

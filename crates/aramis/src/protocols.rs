@@ -873,6 +873,25 @@ impl Aramis {
         Ok(())
     }
 
+    /// Runs the batched check and its verdict (not the AND proofs) if
+    /// anything awaits one: before a truncation's masked opening. That
+    /// opening hides a value only while it is in range (|x| < 2^36), and a
+    /// value computed from an unchecked wrong one need not be: an error
+    /// `e` that a cheater put on a wire (an inconsistent input, a wrong
+    /// daBit product, a wrong reshare) is known to it, but multiplied by a
+    /// secret (a weight, a DReLU bit, an honest party's component) in a
+    /// later product it is not, and its top bits would show through the
+    /// mask. So every value a truncation opens is checked first, except the
+    /// opening layer's own product, whose errors the cheater computes from
+    /// what it holds. The AND gates may wait for their proof: a wrong gate
+    /// only flips a DReLU bit, and the selected value stays in range.
+    pub(crate) fn settle_before_opening(&mut self) -> Result<()> {
+        if self.unsettled() {
+            self.within_step(Step::Output, |a| a.verify_inner(None, false, false))?;
+        }
+        Ok(())
+    }
+
     /// The batched check (Chida et al. §3 verification stage, over Z_2^128):
     /// 1. fresh common coin: a random sharing (from the pairwise streams, so
     ///    unknown to any single party and fixed only now) opened redundantly;
@@ -902,7 +921,7 @@ impl Aramis {
         self.fold_checks(extra)?;
         // the sums of every batch folded since the last verdict, each
         // under its own coin
-        let (ua, ub, wa, wb, uv) = std::mem::take(&mut self.folded);
+        let (ua, ub, wa, wb, uv) = self.folded.take().unwrap_or_default();
         let one = |a: u128, b: u128| RShare {
             a: vec![a].into(),
             b: vec![b].into(),
@@ -999,7 +1018,7 @@ impl Aramis {
                 off += k;
             }
         }
-        let f = &mut self.folded;
+        let f = self.folded.get_or_insert_with(Default::default);
         f.0 = f.0.wrapping_add(s.u.a[0]);
         f.1 = f.1.wrapping_add(s.u.b[0]);
         f.2 = f.2.wrapping_add(s.w.a[0]);

@@ -51,8 +51,9 @@ pub const TRUNC_OPEN_BITS: u32 = TRUNC_COMPONENT_BITS + 2;
 
 impl Aramis {
     /// `[floor(x / 2^d) + e]`, `e` in {-1, 0, 1, 2}, for `|x| < 2^36` and
-    /// `1 <= d < 36`. The opening is masked, so it is safe before the next
-    /// check; the mask's MAC joins the next batched check.
+    /// `1 <= d < 36`. Everything awaiting the check is checked first
+    /// ([`Aramis::settle_before_opening`]: the masked opening hides only
+    /// values in range); the mask's MAC joins the next batched check.
     pub fn trunc(&mut self, x: &AuthShare, d: u32) -> Result<AuthShare> {
         x.check("trunc")?;
         self.trunc_values(&x.v, d)
@@ -77,6 +78,8 @@ impl Aramis {
     }
 
     fn trunc_inner(&mut self, x: &RShare, d: u32, lazy: bool) -> Result<AuthShare> {
+        // (x and everything before it are checked before the opening)
+        self.settle_before_opening()?;
         self.enter(Step::Trunc)?;
         x.check("trunc")?;
         check_shift(d)?;
@@ -179,6 +182,8 @@ impl Aramis {
         d: u32,
     ) -> Result<AuthShare> {
         check_shift(d)?;
+        // (everything before this layer is checked before its opening)
+        self.settle_before_opening()?;
         self.enter(Step::Bilinear)?;
         // (c is sent and used mod 2^78 only: the map may skip the bits above)
         let mut c = self.bilinear_local(x, y, y_input_of, &map, TRUNC_OPEN_BITS)?;

@@ -361,3 +361,40 @@ fn fused_layer_opening_is_checked(fold: bool) {
         }
     }
 }
+
+/// Nothing unchecked reaches a truncation's masked opening, which hides a
+/// value only while it is in range: a cheater's error on a wire (an
+/// inconsistent input, a wrong daBit product behind a ReLU) would show
+/// through the mask once a later product multiplies it by a secret. So a
+/// layer checks everything before it first, and the honest parties abort
+/// in the layer call itself, before its opening; the program never reaches
+/// an output here.
+#[test]
+fn nothing_unchecked_reaches_a_truncation_opening() {
+    let program = |a: &mut Aramis| -> Result<()> {
+        let me = a.id();
+        let x: Vec<u64> = (0..12u64).map(|i| i.wrapping_mul(37).wrapping_sub(200)).collect();
+        let w: Vec<u64> = (0..8u64).map(|i| i * 3 + 1).collect();
+        let sx = a.input(1, (me == 1).then_some(&x[..]), 12)?;
+        let r = a.relu_lazy(&sx, 24)?;
+        let sw = a.input_values(0, (me == 0).then_some(&w[..]), 8)?;
+        a.bilinear_trunc_lazy(&r, &sw, Some(0), Gemm { m: 3, k: 4, n: 2 }, 2)?;
+        Ok(())
+    };
+    for r in run3(Some(31), [None; 3], program) {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let cheats = [
+        (1, Cheat::new(Step::Input, Deviation::InconsistentShare)),
+        (0, Cheat::new(Step::BitGen, Deviation::AddError(1 << 60))),
+        (2, Cheat::new(Step::Select, Deviation::AddError(1 << 60))),
+    ];
+    for (cheater, cheat) in cheats {
+        for e in honest_errors(32, cheater, cheat, program) {
+            assert!(
+                matches!(e, AramisError::CheatingDetected { .. }),
+                "P{cheater} {cheat:?}: {e}"
+            );
+        }
+    }
+}
