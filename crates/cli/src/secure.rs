@@ -40,11 +40,13 @@ impl Protocol {
     /// crate version from different commits) are refused there instead of
     /// failing a check later. Bump it with any change to what a backend
     /// sends (`3pc-malicious`: 2 in session 10, the fused opening through
-    /// one party per layer and the small form of the weights).
+    /// one party per layer and the small form of the weights; 3 in session
+    /// 11, MaxPool's reshares, the folds and the check before every
+    /// truncation).
     pub fn wire_name(&self) -> &'static str {
         match self {
             Protocol::SemiHonest => "3pc/wire-1",
-            Protocol::Malicious => "3pc-malicious/wire-2",
+            Protocol::Malicious => "3pc-malicious/wire-3",
         }
     }
 }
