@@ -197,6 +197,18 @@ fn truncation_and_relu_costs() {
         let r = a.relu_lazy(&x[0], 28).unwrap();
         a.replicate_mac(&r).unwrap();
     });
+    // a fold of what awaits the check (here the input's MAC relation):
+    // the coin's redundant opening, no other message
+    let fold = aramis_cost(
+        |a: &mut Aramis| {
+            let me = a.id();
+            let v: Vec<u64> = (0..N as u64).collect();
+            vec![a.input(1, (me == 1).then_some(&v[..]), N).unwrap()]
+        },
+        |a, _| a.checkpoint_if_over(0).unwrap(),
+    );
+    // (16 B component and 32 B hash per party)
+    assert_eq!(fold, (144, 1));
     let bits = aramis_cost(small, |a, _| {
         a.random_bits(N).unwrap();
     });
