@@ -569,7 +569,8 @@ impl Aramis {
             let d = self.select_operand(x, bits)?;
             self.mul_lazy(x, &d)
         } else {
-            self.relu_then(x, bits, AuthShare::clone)
+            let d = self.select_operand(x, bits)?;
+            self.mul_raw(x, &d)
         }
     }
 
@@ -582,12 +583,6 @@ impl Aramis {
             v: d,
             m: RShare::default(),
         })
-    }
-
-    /// `f(relu(x))` without a copy of the result (see [`Aramis::mul_raw_then`]).
-    fn relu_then<R>(&mut self, x: &AuthShare, bits: u32, f: impl FnOnce(&AuthShare) -> R) -> Result<R> {
-        let d = self.select_operand(x, bits)?;
-        self.mul_raw_then(x, &d, f)
     }
 
     /// Element-wise `max(x, y) = y + relu(x - y)` for `|x - y| < 2^(bits-1)`,

@@ -68,10 +68,9 @@ pub struct Aramis {
     pub(crate) fused_masks: Vec<crate::trunc::FusedMask>,
     /// daBit batches awaiting their check (`compare::DaBitClaim`).
     pub(crate) dabit_claims: Vec<crate::compare::DaBitClaim>,
-    /// The check's sums over items folded in early, each batch under its
-    /// own coin (`protocols::Aramis::fold_checks`): `(u, w, uv)` as the
-    /// checkpoint adds them.
-    pub(crate) folded: Option<(u128, u128, u128, u128, u128)>,
+    /// The check's sums over the batches folded since the last test, each
+    /// under its own coin (`protocols::Aramis::fold_checks`).
+    pub(crate) folded: Option<crate::protocols::CheckSums>,
     /// AND gates of the Boolean domain awaiting their proof (see `small`).
     pub(crate) and_log: crate::small::AndLog,
     /// Carry statements of the comparisons' adders, proved by

@@ -497,20 +497,10 @@ impl Aramis {
         Ok(xv)
     }
 
-    /// [`Aramis::mul`] inside the current step (comparisons, bit generation).
+    /// [`Aramis::mul`] inside the current step (comparisons, bit
+    /// generation); the result also joins the pending list (its buffers
+    /// shared, not copied).
     pub(crate) fn mul_raw(&mut self, x: &AuthShare, y: &AuthShare) -> Result<AuthShare> {
-        self.mul_raw_then(x, y, AuthShare::clone)
-    }
-
-    /// `f` of [`Aramis::mul_raw`]'s result, which then moves into the
-    /// pending list: no copy for a caller that only reads it
-    /// (`max_pairwise`).
-    pub(crate) fn mul_raw_then<R>(
-        &mut self,
-        x: &AuthShare,
-        y: &AuthShare,
-        f: impl FnOnce(&AuthShare) -> R,
-    ) -> Result<R> {
         let xv = self.mul_operands(x, y)?;
         let n = x.len();
         let mut z = Vec::with_capacity(2 * n);
@@ -523,9 +513,8 @@ impl Aramis {
             b: v.b.split_off(n).into(),
         };
         let out = AuthShare { v, m };
-        let r = f(&out);
-        self.pending.push(out);
-        Ok(r)
+        self.pending.push(out.clone());
+        Ok(out)
     }
 
     /// [`Aramis::mul_raw`] with the MAC left *additive* (see
@@ -921,13 +910,7 @@ impl Aramis {
         self.fold_checks(extra)?;
         // the sums of every batch folded since the last verdict, each
         // under its own coin
-        let (ua, ub, wa, wb, uv) = self.folded.take().unwrap_or_default();
-        let one = |a: u128, b: u128| RShare {
-            a: vec![a].into(),
-            b: vec![b].into(),
-        };
-        let (u, w) = (one(ua, ub), one(wa, wb));
-
+        let CheckSums { u, w, uv } = self.folded.take().unwrap_or_else(CheckSums::new);
         let mut z = self.alpha_local(&w);
         z[0] = z[0].wrapping_sub(uv);
         self.add_zero_share(&mut z);
@@ -940,7 +923,6 @@ impl Aramis {
         let e = if lie_here { self.fire_lie() } else { 0 };
         let opened = self.open_all_raw(&tr, 128, e, e, CHK_MAC)?[0];
         self.flag(CHK_MAC, opened.ct_eq(&0));
-        self.pending.clear();
         // the proofs of the Boolean domain's AND gates (2m + 3 rounds when there are any)
         if prove_ands {
             self.and_proofs_in_step()?;
@@ -1001,8 +983,7 @@ impl Aramis {
     /// [`Aramis::verify`]).
     fn fold_checks(&mut self, extra: Option<&AuthShare>) -> Result<()> {
         let layers = std::mem::take(&mut self.layers);
-        let (s, lazy) = self.check_sums(extra, layers)?;
-        let mut uv = s.uv;
+        let (mut s, lazy) = self.check_sums(extra, layers)?;
         if !lazy.is_empty() {
             let mut flat: Vec<u128> = Vec::with_capacity(lazy.iter().map(|l| l.0.len()).sum());
             lazy.iter().for_each(|l| flat.extend_from_slice(&l.0));
@@ -1014,16 +995,12 @@ impl Aramis {
             let mut off = 0;
             for (ua, va, vb) in &lazy {
                 let k = ua.len();
-                uv = uv.wrapping_add(uv_local(&flat[off..off + k], &b[off..off + k], va, vb));
+                s.uv =
+                    s.uv.wrapping_add(uv_local(&flat[off..off + k], &b[off..off + k], va, vb));
                 off += k;
             }
         }
-        let f = self.folded.get_or_insert_with(Default::default);
-        f.0 = f.0.wrapping_add(s.u.a[0]);
-        f.1 = f.1.wrapping_add(s.u.b[0]);
-        f.2 = f.2.wrapping_add(s.w.a[0]);
-        f.3 = f.3.wrapping_add(s.w.b[0]);
-        f.4 = f.4.wrapping_add(uv);
+        self.folded.get_or_insert_with(CheckSums::new).add(&s);
         Ok(())
     }
 
@@ -1056,14 +1033,14 @@ impl Aramis {
 
 /// This party's shares of the batched check's sums: `u` and `w`
 /// (replicated), `uv` (3-out-of-3: additive MACs, the layers' `<u, v>`).
-struct CheckSums {
+pub(crate) struct CheckSums {
     u: RShare,
     w: RShare,
     uv: u128,
 }
 
 impl CheckSums {
-    fn new() -> CheckSums {
+    pub(crate) fn new() -> CheckSums {
         CheckSums {
             u: RShare::zeros(1),
             w: RShare::zeros(1),
